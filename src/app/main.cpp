@@ -1,0 +1,37 @@
+// dsocr: DeepSeek-OCR as one native binary. Subcommands are registered from cmd_*.cpp.
+#include <cstdio>
+
+#include "app/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "dsocr - DeepSeek-OCR inference engine (CPU, optional CUDA).\n"
+      "Reads page images and PDFs, writes markdown (with layout boxes on request).\n"
+      "Examples:\n"
+      "  dsocr ocr --model ~/models/DeepSeek-OCR page.png\n"
+      "  dsocr info ~/models/DeepSeek-OCR\n"
+      "  dsocr encode --model DIR --mode base page.png --dump feats.safetensors"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "dsocr 0.1.0");
+  dsocr::app::add_info_command(app);
+  dsocr::app::add_synth_checkpoint_command(app);
+  dsocr::app::add_tokenize_commands(app);
+  dsocr::app::add_encode_command(app);
+  dsocr::app::add_ocr_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const dsocr::Error& e) {
+    std::fprintf(stderr, "dsocr: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "dsocr: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dsocr: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
