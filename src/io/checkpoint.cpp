@@ -213,6 +213,49 @@ std::vector<std::string> Checkpoint::tensor_names() const {
   return out;
 }
 
+ParameterCounts Checkpoint::count_parameters() const {
+  ParameterCounts c;
+  auto starts = [](const std::string& s, const char* p) { return s.rfind(p, 0) == 0; };
+  auto has = [](const std::string& s, const char* p) { return s.find(p) != std::string::npos; };
+  for (const auto& [name, idx] : where_) {
+    const auto& e = shards_[idx]->header().tensors.at(name);
+    c.dtypes[std::string(dtype_name(e.dtype))]++;
+    int64_t n = 1;
+    for (int64_t d : e.shape) n *= d;
+    if (e.dtype == DType::I64 || e.dtype == DType::I32 || e.dtype == DType::U8) {
+      c.non_float += n;
+      continue;
+    }
+    if (starts(name, "model.sam_model.")) c.sam += n;
+    else if (starts(name, "model.vision_model.")) c.clip += n;
+    else if (starts(name, "model.projector.")) c.projector += n;
+    else if (name == "model.image_newline" || name == "model.view_seperator") c.special += n;
+    else if (name == "model.embed_tokens.weight") c.lm_embed += n;
+    else if (name == "lm_head.weight") c.lm_head += n;
+    else if (starts(name, "model.layers.") && has(name, ".self_attn.")) c.lm_attention += n;
+    else if (starts(name, "model.layers.") && has(name, ".mlp.experts.")) c.lm_experts += n;
+    else if (starts(name, "model.layers.") && has(name, ".mlp.shared_experts.")) c.lm_shared += n;
+    else if (starts(name, "model.layers.") && has(name, ".mlp.gate.weight")) c.lm_router += n;
+    else if (starts(name, "model.layers.") && has(name, ".mlp.")) c.lm_dense_mlp += n;
+    else if (has(name, "layernorm") || name == "model.norm.weight") c.lm_norms += n;
+    else c.other += n;
+  }
+  return c;
+}
+
+int64_t ParameterCounts::active_per_token(const LmConfig& lm) const {
+  const int moe_layers = [&] {
+    int n = 0;
+    for (int i = 0; i < lm.layers; ++i) n += lm.is_moe_layer(i);
+    return n;
+  }();
+  const int64_t per_expert = moe_layers > 0 && lm.n_routed_experts > 0
+                                 ? lm_experts / (int64_t(moe_layers) * lm.n_routed_experts)
+                                 : 0;
+  return lm_attention + lm_dense_mlp + lm_router + lm_shared + lm_norms + lm_head +
+         int64_t(moe_layers) * lm.experts_per_token * per_expert;
+}
+
 size_t Checkpoint::mapped_bytes() const {
   size_t n = 0;
   for (const auto& s : shards_) n += std::filesystem::file_size(s->path());

@@ -22,6 +22,23 @@ struct TensorSpec {
 std::vector<TensorSpec> checkpoint_layout(const ModelConfig& config);
 inline constexpr const char* kPositionIdsName = "model.vision_model.embeddings.position_ids";
 
+// Float parameter counts per component (spec §1.2), from the tensor headers.
+struct ParameterCounts {
+  int64_t sam = 0, clip = 0, projector = 0, special = 0;  // special: image_newline + view_seperator
+  int64_t lm_embed = 0, lm_attention = 0, lm_dense_mlp = 0, lm_router = 0, lm_experts = 0, lm_shared = 0,
+          lm_norms = 0, lm_head = 0;
+  int64_t other = 0;       // float tensors outside the official layout
+  int64_t non_float = 0;   // elements of integer buffers (position_ids)
+  std::map<std::string, int64_t> dtypes;  // dtype name -> number of tensors
+  int64_t lm() const {
+    return lm_embed + lm_attention + lm_dense_mlp + lm_router + lm_experts + lm_shared + lm_norms + lm_head;
+  }
+  int64_t vision() const { return sam + clip + projector + special; }
+  int64_t total() const { return vision() + lm() + other; }
+  // Parameters one decode token touches: attention, dense MLP or top-k routed + shared experts, router, lm_head.
+  int64_t active_per_token(const LmConfig& lm) const;
+};
+
 class Checkpoint {
  public:
   // Opens DIR; throws Error naming the file and the problem (missing file, truncated shard, missing
@@ -37,6 +54,7 @@ class Checkpoint {
   std::vector<std::string> tensor_names() const;
   const std::vector<std::unique_ptr<SafetensorsFile>>& shards() const { return shards_; }
   size_t mapped_bytes() const;
+  ParameterCounts count_parameters() const;
 
  private:
   std::string dir_;

@@ -1,5 +1,11 @@
-// Decoded images: 8-bit RGB, row-major HWC. (Decoder implementation: io/image.cpp.)
+// Decoded images: 8-bit RGB, row-major HWC. Decoding, encoding and simple geometry (io/image.cpp).
+//
+// Decoding reproduces what the official drivers get from PIL: Image.open -> ImageOps.exif_transpose
+// -> convert("RGB"). In particular alpha is dropped (never composited), palettes are expanded,
+// grey is replicated to R=G=B, and the EXIF orientation (JPEG APP1, PNG eXIf, WebP EXIF, TIFF
+// Orientation tag) is applied.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -12,6 +18,33 @@ struct Image {
   std::vector<uint8_t> rgb;  // height * width * 3
 
   const uint8_t* pixel(int x, int y) const { return rgb.data() + (size_t(y) * size_t(width) + size_t(x)) * 3; }
+  uint8_t* pixel(int x, int y) { return rgb.data() + (size_t(y) * size_t(width) + size_t(x)) * 3; }
+  bool empty() const { return width <= 0 || height <= 0; }
 };
+
+// Decoder limits, checked from the header before any pixel memory is allocated.
+inline constexpr int kMaxImageSide = 40000;
+inline constexpr int64_t kMaxImagePixels = 500'000'000;
+
+// A width x height image filled with one colour.
+Image make_image(int width, int height, uint8_t r = 0, uint8_t g = 0, uint8_t b = 0);
+
+// Decodes PNG, JPEG, WebP, TIFF or BMP (recognised by magic bytes). `what` names the source in
+// errors (usually the file name). Throws a one-line Error on unsupported, oversized, truncated or
+// corrupt data.
+Image decode_image(const uint8_t* data, size_t size, const std::string& what);
+Image load_image(const std::string& path);
+
+// Writers (atomic: a temporary file next to `path`, renamed over it when complete).
+void save_png(const Image& image, const std::string& path);
+void save_jpeg(const Image& image, const std::string& path, int quality = 95);
+
+// The rectangle [x0, x1) x [y0, y1), clamped to the image (possibly empty).
+Image crop(const Image& image, int x0, int y0, int x1, int y1);
+
+// PIL ImageOps.exif_transpose for an EXIF orientation value: 2 mirror, 3 rotate 180, 4 flip,
+// 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90 counter-clockwise; other values
+// return the image unchanged.
+Image apply_exif_orientation(const Image& image, int orientation);
 
 }  // namespace dsocr

@@ -31,4 +31,8 @@ std::string resolve_link_file(const std::string& path) {
   return resolved.lexically_normal().string();
 }
 
+std::string model_file(const std::string& dir, const std::string& name) {
+  return resolve_link_file((std::filesystem::path(dir) / name).string());
+}
+
 }  // namespace dsocr

@@ -10,4 +10,7 @@ namespace dsocr {
 // returns that target; otherwise it returns `path` unchanged.
 std::string resolve_link_file(const std::string& path);
 
+// The path of file `name` in model directory `dir`, with link files resolved.
+std::string model_file(const std::string& dir, const std::string& name);
+
 }  // namespace dsocr

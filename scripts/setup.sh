@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages dsocr needs (as root, or through sudo) and builds it in ./build.
+# Usage: scripts/setup.sh [extra cmake args]   e.g. -DDSOCR_WITH_PDF=OFF -DDSOCR_WITH_CUDA=OFF
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config xz-utils
+  libdnnl-dev                                   # oneDNN: CPU GEMM
+  libpng-dev libjpeg-dev libwebp-dev libtiff-dev libexif-dev libstb-dev   # images
+  libpoppler-cpp-dev                            # PDF rasterising (GPL, optional: -DDSOCR_WITH_PDF=OFF)
+  nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
+  libcpp-httplib-dev libcurl4-openssl-dev
+  libfreetype-dev libharfbuzz-dev
+  libgtest-dev libbenchmark-dev
+)
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "$@"
+cmake --build build -j "$(nproc)"
+echo "setup: built build/dsocr"
