@@ -19,8 +19,11 @@ int main(int argc, char** argv) {
   dsocr::app::add_tokenize_commands(app);
   dsocr::app::add_encode_command(app);
   dsocr::app::add_ocr_command(app);
+  dsocr::app::add_pull_command(app);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a command that already reported its failures
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const dsocr::Error& e) {

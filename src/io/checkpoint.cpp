@@ -1,12 +1,11 @@
 #include "io/checkpoint.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/files.h"
 #include "io/model_files.h"
 
 namespace fs = std::filesystem;
@@ -119,21 +118,13 @@ std::vector<TensorSpec> checkpoint_layout(const ModelConfig& c) {
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Shard file names: from the index when there is one, else the single *.safetensors file.
 std::vector<std::string> shard_files(const fs::path& dir, std::map<std::string, std::string>* weight_map) {
   const fs::path index = dir / "model.safetensors.index.json";
   if (fs::exists(index)) {
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(read_text(index.string()));
+      j = nlohmann::json::parse(read_file_text(index.string()));
     } catch (const nlohmann::json::exception& e) {
       fail("{}: not valid JSON ({})", index.string(), e.what());
     }

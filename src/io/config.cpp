@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/files.h"
 
 namespace dsocr {
 
@@ -177,11 +178,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& what)
 }
 
 ModelConfig load_model_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open (is this a DeepSeek-OCR model directory?)", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_model_config(ss.str(), path);
+  return parse_model_config(read_file_text(path), path);
 }
 
 std::string official_config_json() {

@@ -20,6 +20,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "io/checkpoint.h"
+#include "io/files.h"
 #include "io/model_files.h"
 
 namespace fs = std::filesystem;
@@ -27,24 +28,6 @@ namespace fs = std::filesystem;
 namespace dsocr {
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void write_text_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) fail("{}: write failed", tmp.string());
-  }
-  fs::rename(tmp, path);
-}
 
 // How a tensor is initialised: value = mean + std * (uniform with unit variance). Mirrors the
 // golden generator's scales (README §A.3) so activations stay O(1) through the full-size model.
@@ -103,10 +86,10 @@ SynthResult write_synthetic_checkpoint(const SynthOptions& opt) {
   if (opt.like.empty()) {
     config_text = official_config_json();
   } else if (fs::is_directory(opt.like)) {
-    config_text = read_text((fs::path(opt.like) / "config.json").string());
+    config_text = read_file_text((fs::path(opt.like) / "config.json").string());
     if (tokenizer.empty()) tokenizer = resolve_link_file((fs::path(opt.like) / "tokenizer.json").string());
   } else {
-    config_text = read_text(opt.like);
+    config_text = read_file_text(opt.like);
   }
   const ModelConfig config = parse_model_config(config_text, opt.like.empty() ? "official config" : opt.like);
   if (tokenizer.empty()) fail("synth-checkpoint: give --tokenizer FILE (or --like a model directory that has one)");
@@ -241,8 +224,8 @@ SynthResult write_synthetic_checkpoint(const SynthOptions& opt) {
   nlohmann::ordered_json index;
   index["metadata"] = {{"total_size", offset}};
   index["weight_map"] = weight_map;
-  write_text_atomic(dir / "model.safetensors.index.json", index.dump(2) + "\n");
-  write_text_atomic(dir / "config.json", config_text);
+  write_file_atomic((dir / "model.safetensors.index.json").string(), index.dump(2) + "\n");
+  write_file_atomic((dir / "config.json").string(), config_text);
   if (fs::absolute(tokenizer) != fs::absolute(dir / "tokenizer.json"))
     fs::copy_file(tokenizer, dir / "tokenizer.json", fs::copy_options::overwrite_existing);
 

@@ -1,0 +1,36 @@
+// CUDA backend checks: run where a GPU exists, skipped elsewhere (and absent when CUDA isn't built).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backend/cpu/gemm.h"
+#include "core/thread_pool.h"
+
+#ifdef DSOCR_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+using namespace dsocr;
+
+TEST(Cuda, LinearBf16MatchesTheCpuPath) {
+#ifndef DSOCR_HAVE_CUDA
+  GTEST_SKIP() << "built without CUDA";
+#else
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  const int64_t M = 37, N = 70, K = 129;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd;
+  std::vector<float> a(size_t(M * K)), bias(size_t(N)), cpu(size_t(M * N)), gpu(size_t(M * N));
+  std::vector<uint16_t> w(size_t(N * K));
+  for (auto& x : a) x = nd(rng);
+  for (auto& x : bias) x = nd(rng);
+  for (auto& x : w) x = f32_to_bf16(nd(rng) * 0.1f);
+  ThreadPool pool(2);
+  cpu::Weight W{DType::BF16, w.data(), N, K};
+  cpu::linear(pool, a.data(), M, W, bias.data(), cpu.data());
+  cuda::linear_bf16(a.data(), M, w.data(), N, K, bias.data(), gpu.data());
+  for (size_t i = 0; i < cpu.size(); ++i) ASSERT_NEAR(cpu[i], gpu[i], 1e-4) << i;
+#endif
+}
