@@ -11,7 +11,7 @@ PACKAGES=(
   libpoppler-cpp-dev                            # PDF rasterising (GPL, optional: -DDSOCR_WITH_PDF=OFF)
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
   libcpp-httplib-dev libcurl4-openssl-dev
-  libfreetype-dev libharfbuzz-dev
+  libfreetype-dev libharfbuzz-dev fonts-dejavu-core   # labels on annotated pages
   libgtest-dev libbenchmark-dev
 )
 SUDO=""

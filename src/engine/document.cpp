@@ -11,6 +11,7 @@
 #include "engine/annotate.h"
 #include "io/files.h"
 #include "io/pdf.h"
+#include "io/pdf_writer.h"
 #include "text/grounding.h"
 
 namespace fs = std::filesystem;
@@ -190,11 +191,14 @@ void BatchRunner::run_document(const InputDocument& doc, int pages, BatchSummary
   if (request.mode == Mode::Gundam || request.mode == Mode::GundamMaster) j["max_tiles"] = request.max_tiles;
   j["prompt"] = request.prompt;
   if (doc.is_pdf) j["dpi"] = options_.dpi;
-  j["pages"] = nlohmann::json::array();
+  j["pages"] = nlohmann::ordered_json::array();
 
   std::vector<std::string> markdown_pages, raw_pages;
-  std::vector<Image> annotated;
-  std::vector<std::pair<fs::path, Image>> crops;  // written when the document completes
+  // Annotated pages stream into the PDF one at a time (bounded memory for long documents).
+  std::unique_ptr<ImagePdfWriter> boxes_pdf;
+  if (options_.boxes && doc.is_pdf)
+    boxes_pdf = std::make_unique<ImagePdfWriter>((out / (doc.name + ".boxes.pdf")).string(), 95, options_.dpi);
+  Image boxes_png;
   int failed = 0, truncated = 0;
 
   for (int page_number : page_numbers) {
@@ -229,8 +233,9 @@ void BatchRunner::run_document(const InputDocument& doc, int pages, BatchSummary
       region.link = crops_rel + "/" + fs::path(old_link).filename().string();
       for (size_t at = 0; (at = markdown.find("](" + old_link + ")", at)) != std::string::npos;)
         markdown.replace(at + 2, old_link.size(), region.link), at += region.link.size();
-      crops.emplace_back(base_dir / region.link,
-                         crop(page, region.box.x1, region.box.y1, region.box.x2, region.box.y2));
+      // Crops are written as pages finish (bounded memory); the document's texts come last.
+      save_jpeg(crop(page, region.box.x1, region.box.y1, region.box.x2, region.box.y2),
+                (base_dir / region.link).string());
     }
     for (const std::string& w : post.warnings) observer_.on_warning(what, w);
 
@@ -244,15 +249,15 @@ void BatchRunner::run_document(const InputDocument& doc, int pages, BatchSummary
     pj["tile_grid"] = {r.grid.cols, r.grid.rows};
     pj["seconds"] = {{"preprocess", r.timings.preprocess}, {"encode", r.timings.encode},
                      {"prefill", r.timings.prefill}, {"decode", r.timings.decode}};
-    auto blocks = nlohmann::json::array();
+    auto blocks = nlohmann::ordered_json::array();
     for (const Block& b : post.blocks) {
       nlohmann::ordered_json bj;
       bj["label"] = b.label;
-      auto boxes = nlohmann::json::array(), raw_boxes = nlohmann::json::array();
+      auto boxes = nlohmann::ordered_json::array(), raw_boxes = nlohmann::ordered_json::array();
       for (const Box& box : b.boxes) {
         const PixelBox px = to_pixels(box, page.width, page.height);
-        boxes.push_back({px.x1, px.y1, px.x2, px.y2});
-        raw_boxes.push_back({box.x1, box.y1, box.x2, box.y2});
+        boxes.push_back(nlohmann::ordered_json::array({px.x1, px.y1, px.x2, px.y2}));
+        raw_boxes.push_back(nlohmann::ordered_json::array({box.x1, box.y1, box.x2, box.y2}));
       }
       bj["boxes"] = boxes;
       bj["boxes_999"] = raw_boxes;
@@ -261,9 +266,10 @@ void BatchRunner::run_document(const InputDocument& doc, int pages, BatchSummary
       blocks.push_back(bj);
     }
     pj["blocks"] = blocks;
-    auto images = nlohmann::json::array();
+    auto images = nlohmann::ordered_json::array();
     for (const ImageRegion& region : post.images)
-      images.push_back({{"file", region.link}, {"box", {region.box.x1, region.box.y1, region.box.x2, region.box.y2}}});
+      images.push_back({{"file", region.link},
+                        {"box", nlohmann::ordered_json::array({region.box.x1, region.box.y1, region.box.x2, region.box.y2})}});
     pj["images"] = images;
     if (!post.warnings.empty()) pj["warnings"] = post.warnings;
     j["pages"].push_back(pj);
@@ -274,7 +280,8 @@ void BatchRunner::run_document(const InputDocument& doc, int pages, BatchSummary
       observer_.on_warning(what, fmt::format("no end of text ({}, {} tokens): page kept and flagged truncated",
                                              stop_reason_name(r.stop), r.tokens.size()));
     }
-    if (options_.boxes) annotated.push_back(annotate_page(page, post.blocks));
+    if (boxes_pdf) boxes_pdf->add_page(annotate_page(page, post.blocks));
+    else if (options_.boxes) boxes_png = annotate_page(page, post.blocks);
     markdown_pages.push_back(std::move(markdown));
     raw_pages.push_back(r.text);
     ++summary.pages_done;
@@ -282,15 +289,10 @@ void BatchRunner::run_document(const InputDocument& doc, int pages, BatchSummary
     observer_.on_page_done(doc, page_number, r);
   }
 
-  // Everything for this document is known: write crops, then the texts, the JSON last (its
-  // "complete" flag is what --resume trusts).
-  for (const auto& [path, image] : crops) save_jpeg(image, path.string());
-  if (options_.boxes && !annotated.empty()) {
-    if (doc.is_pdf)
-      write_images_pdf(annotated, (out / (doc.name + ".boxes.pdf")).string());
-    else
-      save_png(annotated.front(), (out / (doc.name + ".boxes.png")).string());
-  }
+  // Everything for this document is known: the texts, the JSON last (its "complete" flag is what
+  // --resume trusts).
+  if (boxes_pdf && boxes_pdf->page_count() > 0) boxes_pdf->finish();
+  if (!boxes_png.empty()) save_png(boxes_png, (out / (doc.name + ".boxes.png")).string());
   write_file_atomic(md_path.string(), doc.is_pdf ? join_pages(markdown_pages) : markdown_pages.front());
   write_file_atomic((out / (doc.name + ".raw.md")).string(), doc.is_pdf ? join_pages(raw_pages) : raw_pages.front());
   j["summary"] = {{"pages", page_numbers.size()}, {"failed", failed}, {"truncated", truncated}};
