@@ -13,6 +13,10 @@ std::string GroundingStreamFilter::push(std::string_view piece) {
   pending_.append(piece);
   std::string out;
   for (;;) {
+    if (drop_newline_ && !pending_.empty()) {
+      if (pending_.front() == '\n') pending_.erase(0, 1);
+      drop_newline_ = false;
+    }
     const size_t open = pending_.find(kOpen);
     if (open == std::string::npos) {
       // Keep a tail that could still grow into "<|ref|>".
@@ -33,9 +37,8 @@ std::string GroundingStreamFilter::push(std::string_view piece) {
       pending_.erase(0, open);  // hold the span until it closes
       return out;
     }
-    size_t end = close + kClose.size();
-    if (end < pending_.size() && pending_[end] == '\n') ++end;  // the content starts on the next line
-    pending_.erase(0, end);
+    pending_.erase(0, close + kClose.size());
+    drop_newline_ = true;
   }
 }
 
@@ -43,6 +46,7 @@ std::string GroundingStreamFilter::flush() {
   std::string rest;
   if (pending_.find(kOpen) != 0) rest = pending_;  // an unfinished span is dropped
   pending_.clear();
+  drop_newline_ = false;
   return rest;
 }
 

@@ -14,6 +14,7 @@ class GroundingStreamFilter {
 
  private:
   std::string pending_;
+  bool drop_newline_ = false;  // a span just closed: its content starts on the next line
 };
 
 }  // namespace dsocr
