@@ -45,6 +45,6 @@ Image crop(const Image& image, int x0, int y0, int x1, int y1);
 // PIL ImageOps.exif_transpose for an EXIF orientation value: 2 mirror, 3 rotate 180, 4 flip,
 // 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90 counter-clockwise; other values
 // return the image unchanged.
-Image apply_exif_orientation(const Image& image, int orientation);
+Image apply_exif_orientation(Image image, int orientation);
 
 }  // namespace dsocr
