@@ -9,6 +9,7 @@
 #include "core/error.h"
 
 #ifdef DSOCR_HAVE_DNNL
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
@@ -138,9 +139,23 @@ void sgemm(ThreadPool& pool, bool trans_b, int64_t M, int64_t N, int64_t K, floa
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
 #ifdef DSOCR_HAVE_DNNL
-  dnnl_status_t st = dnnl_sgemm('N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  if (st != dnnl_success) fail("oneDNN sgemm failed (status {})", int(st));
-  (void)pool;
+  // The engine's own pool splits the product (along the larger side) and each part runs oneDNN on
+  // one OpenMP thread: OpenMP teams next to the pool would oversubscribe the cores and spin-wait.
+  const bool split_n = N >= M;
+  const int64_t extent = split_n ? N : M;
+  const int64_t grain = split_n ? 64 : 16;
+  pool.parallel_for(size_t(extent), [&](size_t b, size_t e) {
+    thread_local bool single = (omp_set_num_threads(1), true);
+    (void)single;
+    const int64_t i0 = int64_t(b), n = int64_t(e - b);
+    dnnl_status_t st;
+    if (split_n)
+      st = dnnl_sgemm('N', trans_b ? 'T' : 'N', M, n, K, alpha, A, lda, trans_b ? B + i0 * ldb : B + i0, ldb, beta,
+                      C + i0, ldc);
+    else
+      st = dnnl_sgemm('N', trans_b ? 'T' : 'N', n, N, K, alpha, A + i0 * lda, lda, B, ldb, beta, C + i0 * ldc, ldc);
+    if (st != dnnl_success) fail("oneDNN sgemm failed (status {})", int(st));
+  }, size_t(grain));
 #else
   sgemm_builtin(pool, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
