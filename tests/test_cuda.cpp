@@ -22,8 +22,9 @@ TEST(Cuda, LinearBf16MatchesTheCpuPath) {
   const int64_t M = 37, N = 70, K = 129;
   std::mt19937 rng(3);
   std::normal_distribution<float> nd;
-  std::vector<float> a(size_t(M * K)), bias(size_t(N)), cpu(size_t(M * N)), gpu(size_t(M * N));
-  std::vector<uint16_t> w(size_t(N * K));
+  std::vector<float> a(static_cast<size_t>(M * K)), bias(static_cast<size_t>(N));
+  std::vector<float> cpu(static_cast<size_t>(M * N)), gpu(static_cast<size_t>(M * N));
+  std::vector<uint16_t> w(static_cast<size_t>(N * K));
   for (auto& x : a) x = nd(rng);
   for (auto& x : bias) x = nd(rng);
   for (auto& x : w) x = f32_to_bf16(nd(rng) * 0.1f);

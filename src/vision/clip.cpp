@@ -90,7 +90,7 @@ std::vector<float> ClipEncoder::forward(const float* sam_tokens, int batch, int 
 
     cpu::layer_norm(pool_, x.data(), rows, w, l.ln2_w.data(), l.ln2_b.data(), kLayerNormEps, normed.data());
     cpu::linear(pool_, normed.data(), rows, l.fc1, l.fc1_b.data(), wide.data());
-    cpu::quick_gelu_vec(pool_, wide.data(), rows * config_.ffn);
+    cpu::quick_gelu(pool_, wide.data(), rows * config_.ffn);
     cpu::linear(pool_, wide.data(), rows, l.fc2, l.fc2_b.data(), x.data(), /*accumulate=*/true);
     emit("clip.layer" + std::to_string(i), x.data());
   }

@@ -115,7 +115,7 @@ void SamEncoder::run_block(int index, float* x, int batch, int grid, float* norm
   cpu::layer_norm(pool_, x, tokens, width, blk.norm2_w.data(), blk.norm2_b.data(), kLayerNormEps, normed);
   float* hidden = wide;
   cpu::linear(pool_, normed, tokens, blk.lin1, blk.lin1_b.data(), hidden);
-  cpu::gelu_erf_vec(pool_, hidden, tokens * config_.mlp_dim);
+  cpu::gelu_erf(pool_, hidden, tokens * config_.mlp_dim);
   cpu::linear(pool_, hidden, tokens, blk.lin2, blk.lin2_b.data(), x, /*accumulate=*/true);
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "core/error.h"
@@ -190,22 +191,29 @@ void linear(ThreadPool& pool, const float* A, int64_t M, const Weight& W, const 
     return;
   }
 
-  // Many rows: widen W in row blocks (bounded scratch) and hand each block to SGEMM.
+  // Many rows: widen W in row blocks (bounded scratch, reused across calls, never zero-filled)
+  // and hand each block to SGEMM.
   const float* Wf = nullptr;
-  std::vector<float> scratch;
+  float* scratch = nullptr;
   int64_t block = N;
   if (W.dtype == DType::F32) {
     Wf = static_cast<const float*>(W.data);
   } else {
     block = std::max<int64_t>(64, std::min<int64_t>(N, (int64_t(8) << 20) / std::max<int64_t>(K, 1)));
-    scratch.resize(size_t(block * K));
+    thread_local std::unique_ptr<float[]> buffer;
+    thread_local size_t capacity = 0;
+    if (capacity < size_t(block * K)) {
+      capacity = size_t(block * K);
+      buffer.reset(new float[capacity]);
+    }
+    scratch = buffer.get();
   }
   for (int64_t r0 = 0; r0 < N; r0 += block) {
     const int64_t r1 = std::min(N, r0 + block);
-    const float* wb = Wf ? Wf + r0 * K : scratch.data();
+    const float* wb = Wf ? Wf + r0 * K : scratch;
     if (!Wf) {
       pool.parallel_for(size_t(r1 - r0), [&](size_t a, size_t b) {
-        widen_rows(W, r0 + int64_t(a), r0 + int64_t(b), scratch.data() + int64_t(a) * K);
+        widen_rows(W, r0 + int64_t(a), r0 + int64_t(b), scratch + int64_t(a) * K);
       }, 8);
     }
     float* c = C + r0;

@@ -26,7 +26,7 @@ void map_inplace(ThreadPool& pool, float* x, int64_t n, Vec f16, Scalar f1) {
 
 }  // namespace
 
-void gelu_erf_vec(ThreadPool& pool, float* x, int64_t n) {
+void gelu_erf(ThreadPool& pool, float* x, int64_t n) {
   map_inplace(
       pool, x, n,
 #if defined(__AVX512F__)
@@ -40,7 +40,7 @@ void gelu_erf_vec(ThreadPool& pool, float* x, int64_t n) {
       [](float v) { return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f)); });
 }
 
-void quick_gelu_vec(ThreadPool& pool, float* x, int64_t n) {
+void quick_gelu(ThreadPool& pool, float* x, int64_t n) {
   map_inplace(
       pool, x, n,
 #if defined(__AVX512F__)

@@ -57,8 +57,8 @@ inline __m512 erf_ps(__m512 x) {
 #endif
 
 // In place over n values, split across the pool: x * 0.5 * (1 + erf(x / sqrt 2)).
-void gelu_erf_vec(ThreadPool& pool, float* x, int64_t n);
+void gelu_erf(ThreadPool& pool, float* x, int64_t n);
 // In place: x * sigmoid(1.702 x).
-void quick_gelu_vec(ThreadPool& pool, float* x, int64_t n);
+void quick_gelu(ThreadPool& pool, float* x, int64_t n);
 
 }  // namespace dsocr::cpu
