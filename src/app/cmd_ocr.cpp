@@ -55,6 +55,7 @@ OcrRequest make_request(const OcrArgs& a) {
   OcrRequest r;
   r.mode = parse_mode(a.mode);
   r.max_tiles = a.max_tiles;
+  page_tile_grid(1024, 1024, r.mode, r.max_tiles);  // checks --max-tiles now, before the model loads
   if (!a.prompt.empty()) {
     r.prompt = normalize_prompt(a.prompt);
   } else {

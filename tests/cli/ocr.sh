@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# dsocr ocr end to end on the tiny golden model: the golden greedy tokens, streaming, errors.
+set -euo pipefail
+BIN=$1 MODEL=$2 DATA=$3
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+DOC=$DATA/images/doc.png
+
+# Issue: `--emit-ids --no-ngram --max-tokens 24` reproduces the golden greedy tokens (golden README §F).
+base=$("$BIN" ocr --model "$MODEL" --mode base --emit-ids --no-ngram --max-tokens 24 -q "$DOC")
+[ "$base" = "[103973,389,51416,45482,77041,51343,82389,35269,51054,77041,51343,27984,49913,51416,99066,77041,51343,27984,49913,51416,99066,77041,51343,82389]" ] \
+  || { echo "base tokens differ: $base"; exit 1; }
+gundam=$("$BIN" ocr --model "$MODEL" --emit-ids --no-ngram --max-tokens 24 -q "$DOC")   # gundam is the default mode
+[ "$gundam" = "[103973,389,51416,45482,77041,51054,77041,51054,77041,51054,77041,51054,77041,51054,77041,51054,77041,51054,77041,51054,77041,51054,77041,51054]" ] \
+  || { echo "gundam tokens differ: $gundam"; exit 1; }
+
+# DSOCR_MODEL is honoured when --model is absent.
+DSOCR_MODEL=$MODEL "$BIN" ocr --mode base --emit-ids --no-ngram --max-tokens 24 -q "$DOC" | grep -qxF "$base"
+
+# The default n-gram guard (30/90) changes nothing within 24 tokens; a small one breaks the loop.
+guarded=$("$BIN" ocr --model "$MODEL" --emit-ids --ngram 3 --ngram-window 20 --max-tokens 24 -q "$DOC")
+[ "$guarded" != "$gundam" ] || { echo "n-gram guard had no effect"; exit 1; }
+
+# Streaming text: --raw shows exactly the decoded tokens; the summary line goes to stderr.
+"$BIN" ocr --model "$MODEL" --mode tiny --raw --max-tokens 8 "$DOC" >"$tmp/out.txt" 2>"$tmp/err.txt"
+[ -s "$tmp/out.txt" ] || { echo "no text on stdout"; exit 1; }
+grep -q "mode tiny, grid 1x1, 73 image tokens, 8 generated, stop: max_tokens" "$tmp/err.txt"
+ids=$("$BIN" ocr --model "$MODEL" --mode tiny --emit-ids --max-tokens 8 -q "$DOC")
+expected=$(printf '%s' "$ids" | "$BIN" detokenize --model "$MODEL")
+[ "$(cat "$tmp/out.txt")" = "$expected" ] || { echo "streamed text differs from the decoded ids"; exit 1; }
+
+# Clear one-line errors with a non-zero exit.
+expect_error() {  # expect_error PATTERN ARGS...
+  local pattern=$1; shift
+  set +e; err=$("$BIN" "$@" 2>&1 >/dev/null); rc=$?; set -e
+  [ $rc -ne 0 ] || { echo "expected failure: $*"; exit 1; }
+  grep -q -- "$pattern" <<<"$err" || { echo "expected '$pattern', got: $err"; exit 1; }
+  [ "$(wc -l <<<"$err")" -eq 1 ] || { echo "error is not one line: $err"; exit 1; }
+}
+expect_error "must contain <image>" ocr --model "$MODEL" --prompt "Free OCR." "$DOC"
+expect_error "unknown mode 'huge'" ocr --model "$MODEL" --mode huge "$DOC"
+expect_error "max tiles must be between 2 and 9" ocr --model "$MODEL" --max-tiles 12 "$DOC"
+expect_error "no-such.png" ocr --model "$MODEL" "$tmp/no-such.png"
+printf 'not a png' > "$tmp/broken.png"
+expect_error "broken.png" ocr --model "$MODEL" "$tmp/broken.png"
+head -c 2000 "$DOC" > "$tmp/truncated.png"
+expect_error "truncated.png" ocr --model "$MODEL" "$tmp/truncated.png"
+expect_error "unknown task" ocr --model "$MODEL" --task summarize "$DOC"
+expect_error "add --out DIR" ocr --model "$MODEL" "$DOC" "$DOC"
+expect_error "ngram_size must be >= 1" ocr --model "$MODEL" --ngram 0 "$DOC"
+mkdir "$tmp/badmodel"; echo '{' > "$tmp/badmodel/config.json"
+expect_error "config.json: not valid JSON" ocr --model "$tmp/badmodel" "$DOC"
+echo "ocr: ok"
