@@ -196,7 +196,9 @@ TEST_F(BatchCli, InterruptKeepsFinishedDocumentsAndResumeCompletes) {
     ++complete;
   }
   EXPECT_LT(complete, 4);
-  if (fs::exists(out)) EXPECT_TRUE(no_temp_files(out));
+  if (fs::exists(out)) {
+    EXPECT_TRUE(no_temp_files(out));
+  }
 
   auto resume = std::vector<std::string>{"ocr", "--model", DSOCR_TEST_MODEL, "--mode", "tiny", "--max-tokens", "3",
                                          "--out", out.string(), "--resume", in.string()};

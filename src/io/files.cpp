@@ -1,11 +1,13 @@
 #include "io/files.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "core/error.h"
@@ -21,28 +23,53 @@ std::string read_file_text(const std::string& path) {
   return ss.str();
 }
 
-void write_file_atomic(const std::string& path, std::string_view content) {
+AtomicFile::AtomicFile(const std::string& path) : path_(path) {
   namespace fs = std::filesystem;
-  const fs::path target(path);
   std::error_code ec;
-  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("{}: cannot write: {}", path, std::strerror(errno));
-    out.write(content.data(), std::streamsize(content.size()));
-    out.flush();
-    if (!out) {
-      out.close();
-      fs::remove(tmp, ec);
-      fail("{}: write failed (disk full?)", path);
+  if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path(), ec);
+  std::random_device random;
+  for (int attempt = 0; attempt < 8 && !file_; ++attempt) {
+    temp_path_ = fmt::format("{}.tmp{:08x}{:08x}", path, random(), random());
+    const int fd = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      file_ = ::fdopen(fd, "wb");
+      if (!file_) {
+        ::close(fd);
+        std::remove(temp_path_.c_str());
+        break;
+      }
+    } else if (errno != EEXIST) {
+      break;
     }
   }
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    fail("{}: cannot move into place: {}", path, ec.message());
-  }
+  if (!file_) fail("{}: cannot create file: {}", path, std::strerror(errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (file_) std::fclose(file_);
+  if (!committed_) std::remove(temp_path_.c_str());
+}
+
+void AtomicFile::write(std::string_view bytes) {
+  if (!file_) fail("{}: already closed", path_);
+  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
+    fail("{}: write failed (disk full?): {}", path_, std::strerror(errno));
+}
+
+void AtomicFile::commit() {
+  const bool flushed = std::fflush(file_) == 0 && !std::ferror(file_);
+  const bool closed = std::fclose(file_) == 0;
+  file_ = nullptr;
+  if (!flushed || !closed) fail("{}: write failed (disk full?): {}", path_, std::strerror(errno));
+  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
+    fail("{}: cannot move into place: {}", path_, std::strerror(errno));
+  committed_ = true;
+}
+
+void write_file_atomic(const std::string& path, std::string_view content) {
+  AtomicFile file(path);
+  file.write(content);
+  file.commit();
 }
 
 }  // namespace dsocr

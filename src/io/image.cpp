@@ -19,6 +19,7 @@
 #include <csetjmp>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -32,6 +33,7 @@
 #include <webp/demux.h>
 
 #include "core/error.h"
+#include "io/files.h"
 #include "io/mapped_file.h"
 
 #if defined(__GNUC__)
@@ -481,50 +483,6 @@ Image decode_bmp(const uint8_t* data, size_t size, const std::string& what) {
 
 // ---- writers -----------------------------------------------------------------------------------
 
-// A file written next to its destination and renamed over it on commit(); removed otherwise.
-class AtomicFile {
- public:
-  explicit AtomicFile(const std::string& path) : path_(path) {
-    std::random_device random;
-    for (int attempt = 0; attempt < 8 && !file_; ++attempt) {
-      temp_path_ = fmt::format("{}.tmp{:08x}{:08x}", path, random(), random());
-      const int fd = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd >= 0) {
-        file_ = ::fdopen(fd, "wb");
-        if (!file_) {
-          ::close(fd);
-          std::remove(temp_path_.c_str());
-          break;
-        }
-      } else if (errno != EEXIST) {
-        break;
-      }
-    }
-    if (!file_) fail("{}: cannot create file: {}", path, std::strerror(errno));
-  }
-  ~AtomicFile() {
-    if (file_) std::fclose(file_);
-    if (!committed_) std::remove(temp_path_.c_str());
-  }
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-
-  FILE* get() const { return file_; }
-
-  void commit() {
-    const bool flushed = std::fflush(file_) == 0 && !std::ferror(file_);
-    const bool closed = std::fclose(file_) == 0;
-    file_ = nullptr;
-    if (!flushed || !closed) fail("{}: write failed: {}", path_, std::strerror(errno));
-    if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) fail("{}: cannot rename into place: {}", path_, std::strerror(errno));
-    committed_ = true;
-  }
-
- private:
-  std::string path_, temp_path_;
-  FILE* file_ = nullptr;
-  bool committed_ = false;
-};
 
 void check_writable(const Image& image, const std::string& path) {
   if (image.empty() || image.rgb.size() != size_t(image.width) * size_t(image.height) * 3)
@@ -558,18 +516,22 @@ bool run_png_encoder(png_structp png, png_infop info, FILE* file, const Image* i
 struct JpegWriteState {
   jpeg_compress_struct cinfo{};
   JpegErrorManager err{};
+  unsigned char* buffer = nullptr;  // malloc'ed by jpeg_mem_dest
+  unsigned long size = 0;
   bool created = false;
   ~JpegWriteState() {
     if (created) jpeg_destroy_compress(&cinfo);
+    std::free(buffer);
   }
 };
 
-bool run_jpeg_encoder(FILE* file, const Image* image, int quality, JpegWriteState* s) {
+// Encodes into memory; all state lives in *s, so libjpeg's longjmp on error skips no destructor.
+bool run_jpeg_encoder(const Image* image, int quality, JpegWriteState* s) {
   j_compress_ptr cinfo = &s->cinfo;
   if (setjmp(s->err.jump)) return false;
   jpeg_create_compress(cinfo);
   s->created = true;
-  jpeg_stdio_dest(cinfo, file);
+  jpeg_mem_dest(cinfo, &s->buffer, &s->size);
   cinfo->image_width = JDIMENSION(image->width);
   cinfo->image_height = JDIMENSION(image->height);
   cinfo->input_components = 3;
@@ -637,17 +599,21 @@ void save_png(const Image& image, const std::string& path) {
   file.commit();
 }
 
-void save_jpeg(const Image& image, const std::string& path, int quality) {
-  check_writable(image, path);
-  if (quality < 1 || quality > 100) fail("{}: JPEG quality must be 1..100, got {}", path, quality);
-  AtomicFile file(path);
+std::vector<uint8_t> encode_jpeg(const Image& image, int quality) {
+  if (image.empty() || image.rgb.size() != size_t(image.width) * size_t(image.height) * 3)
+    fail("JPEG encoder: empty or malformed image ({}x{})", image.width, image.height);
+  if (quality < 1 || quality > 100) fail("JPEG encoder: quality must be 1..100, got {}", quality);
   auto state = std::make_unique<JpegWriteState>();
   state->cinfo.err = &state->err.base;
   install_jpeg_error_manager(&state->err);
-  if (!run_jpeg_encoder(file.get(), &image, quality, state.get()))
-    fail("{}: cannot write JPEG ({})", path, state->err.message);
-  state.reset();
-  file.commit();
+  if (!run_jpeg_encoder(&image, quality, state.get())) fail("JPEG encoder: {}", state->err.message);
+  return std::vector<uint8_t>(state->buffer, state->buffer + state->size);
+}
+
+void save_jpeg(const Image& image, const std::string& path, int quality) {
+  check_writable(image, path);
+  const std::vector<uint8_t> bytes = with_context(path, [&] { return encode_jpeg(image, quality); });
+  write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 Image crop(const Image& image, int x0, int y0, int x1, int y1) {

@@ -38,6 +38,8 @@ Image load_image(const std::string& path);
 // Writers (atomic: a temporary file next to `path`, renamed over it when complete).
 void save_png(const Image& image, const std::string& path);
 void save_jpeg(const Image& image, const std::string& path, int quality = 95);
+// A JPEG file in memory (baseline, 4:2:0: libjpeg's defaults); quality 1..100.
+std::vector<uint8_t> encode_jpeg(const Image& image, int quality);
 
 // The rectangle [x0, x1) x [y0, y1), clamped to the image (possibly empty).
 Image crop(const Image& image, int x0, int y0, int x1, int y1);

@@ -3,64 +3,16 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csetjmp>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 
-#include <jpeglib.h>
-
 #include "core/error.h"
+#include "io/files.h"
 
 namespace dsocr {
 namespace {
-
-// libjpeg reports fatal errors through a callback that must not return: it longjmps back into
-// run_jpeg_encoder, whose state all lives in this struct (nothing with a destructor is skipped).
-struct JpegEncoderState {
-  jpeg_compress_struct cinfo{};
-  jpeg_error_mgr err{};
-  std::jmp_buf jump{};
-  char message[JMSG_LENGTH_MAX] = "";
-  unsigned char* buffer = nullptr;  // malloc'ed by jpeg_mem_dest
-  unsigned long size = 0;
-  bool created = false;
-  ~JpegEncoderState() {
-    if (created) jpeg_destroy_compress(&cinfo);
-    std::free(buffer);
-  }
-};
-
-[[noreturn]] void on_jpeg_error(j_common_ptr cinfo) {
-  auto* state = reinterpret_cast<JpegEncoderState*>(cinfo->client_data);
-  cinfo->err->format_message(cinfo, state->message);
-  std::longjmp(state->jump, 1);
-}
-
-void on_jpeg_message(j_common_ptr, int) {}  // warnings are not fatal when encoding
-
-bool run_jpeg_encoder(const Image* image, int quality, JpegEncoderState* s) {
-  j_compress_ptr cinfo = &s->cinfo;
-  if (setjmp(s->jump)) return false;
-  jpeg_create_compress(cinfo);
-  s->created = true;
-  cinfo->client_data = s;
-  jpeg_mem_dest(cinfo, &s->buffer, &s->size);
-  cinfo->image_width = JDIMENSION(image->width);
-  cinfo->image_height = JDIMENSION(image->height);
-  cinfo->input_components = 3;
-  cinfo->in_color_space = JCS_RGB;
-  jpeg_set_defaults(cinfo);
-  jpeg_set_quality(cinfo, quality, TRUE);
-  jpeg_start_compress(cinfo, TRUE);
-  while (cinfo->next_scanline < cinfo->image_height) {
-    JSAMPROW row = const_cast<JSAMPROW>(image->pixel(0, int(cinfo->next_scanline)));
-    jpeg_write_scanlines(cinfo, &row, 1);
-  }
-  jpeg_finish_compress(cinfo);
-  return true;
-}
 
 // A PDF number: fixed point, no exponent, trailing zeros dropped ("595.276", "612").
 std::string pdf_number(double v) {
@@ -72,30 +24,13 @@ std::string pdf_number(double v) {
 
 }  // namespace
 
-std::vector<uint8_t> encode_jpeg(const Image& image, int quality) {
-  if (image.empty() || image.rgb.size() != size_t(image.width) * size_t(image.height) * 3)
-    fail("JPEG encoder: empty or malformed image ({}x{})", image.width, image.height);
-  if (quality < 1 || quality > 100) fail("JPEG encoder: quality must be 1..100, got {}", quality);
-  auto state = std::make_unique<JpegEncoderState>();
-  state->cinfo.err = jpeg_std_error(&state->err);
-  state->err.error_exit = on_jpeg_error;
-  state->err.emit_message = on_jpeg_message;
-  if (!run_jpeg_encoder(&image, quality, state.get())) fail("JPEG encoder: {}", state->message);
-  return std::vector<uint8_t>(state->buffer, state->buffer + state->size);
-}
-
 // Object 1 is the catalog and object 2 the page tree (written last, when its kids are known);
 // each page then takes three objects: the page, its image and its content stream.
 ImagePdfWriter::ImagePdfWriter(std::string path, int jpeg_quality, double dpi)
     : path_(std::move(path)), quality_(jpeg_quality), points_per_pixel_(72.0 / dpi) {
   if (jpeg_quality < 1 || jpeg_quality > 100) fail("{}: JPEG quality must be 1..100, got {}", path_, jpeg_quality);
   if (!(dpi >= 1 && dpi <= 10000)) fail("{}: page resolution must be 1..10000 dpi, got {}", path_, dpi);
-  const std::filesystem::path target(path_);
-  std::error_code ec;
-  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path(), ec);
-  temp_path_ = path_ + ".tmp." + std::to_string(::getpid());
-  file_ = std::fopen(temp_path_.c_str(), "wb");
-  if (!file_) fail("{}: cannot write: {}", path_, std::strerror(errno));
+  file_ = std::make_unique<AtomicFile>(path_);
   // The binary comment line tells transfer tools that the file is not text.
   write("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n");
   object_offsets_.assign(2, 0);
@@ -103,17 +38,11 @@ ImagePdfWriter::ImagePdfWriter(std::string path, int jpeg_quality, double dpi)
   write("1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
 }
 
-ImagePdfWriter::~ImagePdfWriter() {
-  if (file_) {
-    std::fclose(file_);
-    std::remove(temp_path_.c_str());
-  }
-}
+ImagePdfWriter::~ImagePdfWriter() = default;  // an unfinished PDF leaves no file behind
 
 void ImagePdfWriter::write(std::string_view bytes) {
   if (!file_) fail("{}: the PDF is already finished", path_);
-  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
-    fail("{}: write failed: {}", path_, std::strerror(errno));
+  file_->write(bytes);
   offset_ += bytes.size();
 }
 
@@ -164,14 +93,8 @@ void ImagePdfWriter::finish() {
                       xref_offset);
   write(xref);
 
-  const bool flushed = std::fflush(file_) == 0;
-  const bool closed = std::fclose(file_) == 0;
-  file_ = nullptr;
-  if (!flushed || !closed || std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    std::remove(temp_path_.c_str());
-    fail("{}: write failed: {}", path_, reason);
-  }
+  file_->commit();
+  file_.reset();
 }
 
 void write_images_pdf(const std::vector<Image>& pages, const std::string& path, int jpeg_quality, double dpi) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdio>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,6 +11,8 @@
 #include "io/image.h"
 
 namespace dsocr {
+
+class AtomicFile;
 
 // Streams pages into a temporary file next to `path` (memory stays bounded by one page); finish()
 // completes the file and renames it over `path`. Destroyed unfinished, it leaves nothing behind.
@@ -29,10 +32,10 @@ class ImagePdfWriter {
   int begin_object();
   void write(std::string_view bytes);
 
-  std::string path_, temp_path_;
+  std::string path_;
   int quality_;
   double points_per_pixel_;
-  std::FILE* file_ = nullptr;
+  std::unique_ptr<AtomicFile> file_;
   uint64_t offset_ = 0;                 // bytes written so far
   std::vector<uint64_t> object_offsets_;  // byte offset of object k + 1
   std::vector<int> page_objects_;
@@ -41,8 +44,5 @@ class ImagePdfWriter {
 // All pages into one PDF at `path`, written atomically.
 void write_images_pdf(const std::vector<Image>& pages, const std::string& path, int jpeg_quality = 90,
                       double dpi = 72.0);
-
-// A JPEG file in memory (baseline, 4:2:0, as libjpeg's defaults).
-std::vector<uint8_t> encode_jpeg(const Image& image, int quality);
 
 }  // namespace dsocr
