@@ -19,7 +19,9 @@ struct GenerationOptions {
   int context_limit = 0;    // 0: the model's max_position_embeddings (8192)
   NgramGuardConfig ngram;   // the image driver's 30/90 by default; PDF pages use 20/50
   SamplingConfig sampling;   // greedy by default
-  KvPrecision kv_precision = KvPrecision::F32;
+  // bf16 keys/values: half the memory and the bytes read per step (a full 8192-token context of the
+  // real model is 0.47 GiB instead of 0.94); F32 reproduces a pure float32 reference exactly.
+  KvPrecision kv_precision = KvPrecision::BF16;
 };
 
 struct GenerationResult {

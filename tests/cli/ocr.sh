@@ -13,6 +13,10 @@ gundam=$("$BIN" ocr --model "$MODEL" --emit-ids --no-ngram --max-tokens 24 -q "$
 [ "$gundam" = "[103973,389,51416,45482,77041,51054,77041,51054,77041,51054,77041,51054,77041,51054,77041,51054,77041,51054,77041,51054,77041,51054,77041,51054]" ] \
   || { echo "gundam tokens differ: $gundam"; exit 1; }
 
+# The float32 cache (the goldens' own precision) gives the same tokens as the default bf16 cache.
+f32=$("$BIN" ocr --model "$MODEL" --kv-f32 --emit-ids --no-ngram --max-tokens 24 -q "$DOC")
+[ "$f32" = "$gundam" ] || { echo "float32 cache tokens differ: $f32"; exit 1; }
+
 # DSOCR_MODEL is honoured when --model is absent.
 DSOCR_MODEL=$MODEL "$BIN" ocr --mode base --emit-ids --no-ngram --max-tokens 24 -q "$DOC" | grep -qxF "$base"
 
