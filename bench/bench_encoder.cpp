@@ -18,6 +18,7 @@
 #include "io/image.h"
 #include "vision/encoder.h"
 #include "vision/preprocess.h"
+#include "bench_memory.h"
 
 using namespace dsocr;
 
@@ -105,15 +106,21 @@ int main(int argc, char** argv) {
     const std::vector<float> features = encoder.encode_page(views);  // warm-up: tables, JIT kernels
     std::printf("warm-up: %.3f s, %zu features\n", seconds_since(t0), features.size() / size_t(encoder.n_embed()));
     double best = 1e30;
+    const int64_t anon_before_kb = bench::status_kb("RssAnon");
+    bench::PeakAnonymousMemory peak_memory;
     for (int r = 0; r < runs; ++r) {
       t0 = std::chrono::steady_clock::now();
       encoder.encode_page(views);
       best = std::min(best, seconds_since(t0));
     }
+    const int64_t peak_anon_kb = peak_memory.stop();
     const double achieved = flops / best / 1e9;
     std::printf("encoder: %.3f s/page (best of %d), %.1f GFLOP, %.1f GFLOP/s\n", best, runs, flops / 1e9, achieved);
     const double peak = sgemm_peak(pool, 4096);
     std::printf("sgemm 4096^3 peak: %.1f GFLOP/s, encoder/peak = %.2f\n", peak, achieved / peak);
+    std::printf("memory beyond the mapped weights (RssAnon): %.0f MB before the page, peak %.0f MB while encoding; "
+                "weights resident (RssFile) %.0f MB\n",
+                double(anon_before_kb) / 1e3, double(peak_anon_kb) / 1e3, double(bench::status_kb("RssFile")) / 1e3);
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_encoder: error: %s\n", e.what());
     return 1;

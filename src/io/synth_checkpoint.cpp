@@ -62,18 +62,32 @@ inline uint64_t splitmix(uint64_t& s) {
   return z ^ (z >> 31);
 }
 
+// Uniform values with the init's mean and variance, written as bf16 (truncated: the low bits of a
+// random value carry no meaning). 16 independent xorshift64 lanes so the loop vectorises: the
+// writer must keep up with the disk.
 void fill_bf16(uint16_t* dst, size_t n, Init init, uint64_t seed) {
-  // Uniform on [-sqrt3, sqrt3] has unit variance; four 16-bit draws per 64-bit random number.
-  const float scale = init.std * 1.7320508f / 32768.0f;
-  uint64_t s = seed;
+  constexpr size_t kLanes = 16;
+  uint64_t state[kLanes];
+  for (auto& s : state) s = splitmix(seed) | 1;
+  const float scale = init.std * 1.7320508f / 32768.0f;  // uniform on [-sqrt3, sqrt3] has unit variance
+  auto value = [&](uint64_t x, int k) {
+    const float f = init.mean + scale * float(int(uint16_t(x >> (16 * k))) - 32768);
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    return uint16_t(bits >> 16);
+  };
   size_t i = 0;
-  while (i < n) {
-    uint64_t r = splitmix(s);
-    for (int k = 0; k < 4 && i < n; ++k, ++i) {
-      const int v = int(uint16_t(r >> (16 * k))) - 32768;
-      dst[i] = f32_to_bf16(init.mean + scale * float(v));
+  for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+    for (size_t l = 0; l < kLanes; ++l) {
+      uint64_t x = state[l];
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      state[l] = x;
+      for (int k = 0; k < 4; ++k) dst[i + size_t(k) * kLanes + l] = value(x, k);
     }
   }
+  for (uint64_t x = splitmix(seed); i < n; ++i) dst[i] = value(x, int(i % 4));
 }
 
 }  // namespace
