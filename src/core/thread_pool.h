@@ -1,9 +1,12 @@
 // A fixed pool of worker threads shared by the whole engine (no global pool: the engine owns one
-// and passes it down). parallel_for splits [0, n) into contiguous chunks, one per thread, and the
-// calling thread takes a chunk too.
+// and passes it down). parallel_for splits [0, n) into contiguous chunks and the calling thread
+// takes chunks too. A decode step dispatches ~100 small jobs, so hand-offs are lock-free: idle
+// workers spin briefly on an atomic before sleeping, and the caller spins for completion.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -25,17 +28,26 @@ class ThreadPool {
   void parallel_for(size_t n, const std::function<void(size_t, size_t)>& fn, size_t min_chunk = 1);
 
  private:
-  void worker_loop(int index);
+  void worker_loop();
+  // Claims and runs chunks of the job of `generation` until none is left.
+  void run_chunks(uint32_t generation);
 
   std::vector<std::thread> workers_;
-  std::mutex mutex_;
-  std::condition_variable wake_, done_;
+  std::mutex submit_;  // one job at a time from outside the pool
+
+  // The current job; written before `state_` announces its generation, stable until it completes.
   const std::function<void(size_t, size_t)>* job_ = nullptr;
-  size_t job_n_ = 0, job_chunks_ = 0;
-  size_t next_chunk_ = 0, pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
-  bool busy_ = false;
+  size_t job_n_ = 0;
+  uint32_t job_chunks_ = 0;
+  // High 32 bits: job generation; low 32 bits: next chunk to claim. One word, so that a worker
+  // late for one job can never claim a chunk of the next.
+  std::atomic<uint64_t> state_{0};
+  std::atomic<uint32_t> pending_{0};  // chunks of the current job not finished yet
+
+  std::mutex sleep_mutex_;
+  std::condition_variable wake_;
+  std::atomic<int> sleeping_{0};
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace dsocr
