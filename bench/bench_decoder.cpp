@@ -4,7 +4,7 @@
 //   (attention, dense MLP or the selected routed + shared experts, router, lm_head) per second against
 //   the machine's measured read bandwidth, and the resident memory after a long context.
 // Usage: bench_decoder MODEL_DIR [prefill_tokens=1000] [decode_steps=64] [long_context=4096] [threads=0]
-//                     [kv=f32|bf16]
+//                     [kv=bf16|f32]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: %s MODEL_DIR [prefill_tokens=1000] [decode_steps=64] [long_context=4096] [threads=0] "
-                 "[kv=f32|bf16]\n",
+                 "[kv=bf16|f32]\n",
                  argv[0]);
     return 2;
   }
@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
     const int steps = argc > 3 ? std::atoi(argv[3]) : 64;
     const int long_context = argc > 4 ? std::atoi(argv[4]) : 4096;
     const int threads = argc > 5 ? std::atoi(argv[5]) : 0;
-    const KvPrecision kv = argc > 6 && std::string(argv[6]) == "bf16" ? KvPrecision::BF16 : KvPrecision::F32;
+    // bf16 by default, like the engine (GenerationOptions::kv_precision).
+    const KvPrecision kv = argc > 6 && std::string(argv[6]) == "f32" ? KvPrecision::F32 : KvPrecision::BF16;
     if (prefill < 1 || steps < 1 || long_context < 0) fail("bad arguments");
 
     ThreadPool pool(threads);
