@@ -479,8 +479,8 @@ void Tokenizer::Impl::load_model(const json& model, std::vector<VocabEntry>& voc
   if (vocab_entries.empty()) fail("model.vocab is empty");
   std::vector<int32_t> ids;
   ids.reserve(vocab_entries.size());
-  for (const auto& [token, value] : vocab_entries)
-    ids.push_back(read_id(value, [&] { return "vocab entry " + json_quoted(token); }));
+  for (const auto& entry : vocab_entries)  // (clang 14 cannot capture structured bindings)
+    ids.push_back(read_id(entry.second, [&] { return "vocab entry " + json_quoted(entry.first); }));
   token_strings.assign(size_t(*std::max_element(ids.begin(), ids.end())) + 1, std::string());
   vocab.reserve(vocab_entries.size());
   for (size_t i = 0; i < vocab_entries.size(); ++i) {
@@ -650,6 +650,8 @@ Tokenizer Tokenizer::from_json(std::string_view text, const std::string& name) {
       root = json::parse(text, VocabCapture(vocab_entries));
     } catch (const json::parse_error& e) {
       fail("not valid JSON (syntax error at byte {})", e.byte);
+    } catch (const json::exception& e) {  // e.g. a number too large for any type
+      fail("not valid JSON ({})", e.what());
     }
     auto impl = std::make_unique<Impl>();
     try {
