@@ -12,6 +12,7 @@
 #include "app/commands.h"
 #include "core/error.h"
 #include "io/model_files.h"
+#include "io/model_locator.h"
 #include "text/tokenizer.h"
 
 namespace dsocr::app {
@@ -24,9 +25,10 @@ std::string read_stdin() {
 }
 
 // --model may name a model directory (its tokenizer.json is used) or a tokenizer.json itself.
+// --model names a model directory or a tokenizer.json; without it, the usual model search.
 Tokenizer load_tokenizer(const std::string& model) {
-  const std::string path = std::filesystem::is_directory(model) ? model_file(model, "tokenizer.json")
-                                                               : resolve_link_file(model);
+  const bool is_file = !model.empty() && std::filesystem::is_regular_file(model);
+  const std::string path = is_file ? resolve_link_file(model) : model_file(resolve_model_dir(model), "tokenizer.json");
   return Tokenizer::from_file(path);
 }
 
@@ -57,8 +59,9 @@ void add_tokenize_commands(CLI::App& app) {
       "tokenize",
       "Read UTF-8 text from stdin (all of it, trailing newline included) and print its token ids as "
       "one JSON array. No BOS is added; special-token strings such as <image> become their ids.");
-  tokenize->add_option("--model", *model, "model directory containing tokenizer.json (or the file itself)")
-      ->required();
+  tokenize->add_option("-m,--model", *model,
+                       "model directory containing tokenizer.json, or the file itself (default: $DSOCR_MODEL, then "
+                       "the dsocr cache)");
   tokenize->callback([model] {
     const Tokenizer tokenizer = load_tokenizer(*model);
     const std::vector<int32_t> ids = tokenizer.encode(read_stdin());
@@ -73,8 +76,9 @@ void add_tokenize_commands(CLI::App& app) {
       "detokenize",
       "Read a JSON array of token ids from stdin and print the text exactly (no newline added). "
       "Special tokens are kept unless --skip-special; ids without a token are skipped.");
-  detokenize->add_option("--model", *model, "model directory containing tokenizer.json (or the file itself)")
-      ->required();
+  detokenize->add_option("-m,--model", *model,
+                         "model directory containing tokenizer.json, or the file itself (default: $DSOCR_MODEL, "
+                         "then the dsocr cache)");
   detokenize->add_flag("--skip-special", *skip_special, "drop special tokens such as <image> and EOS");
   detokenize->callback([model, skip_special] {
     const Tokenizer tokenizer = load_tokenizer(*model);
