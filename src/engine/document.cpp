@@ -94,9 +94,9 @@ std::vector<int> parse_page_ranges(const std::string& spec) {
   return {pages.begin(), pages.end()};
 }
 
-BatchRunner::BatchRunner(OcrEngine& engine, BatchOptions options, BatchObserver& observer,
+BatchRunner::BatchRunner(PageRecognizer& recognizer, BatchOptions options, BatchObserver& observer,
                          const std::atomic<bool>* cancel)
-    : engine_(engine), options_(std::move(options)), observer_(observer), cancel_(cancel) {}
+    : recognizer_(recognizer), options_(std::move(options)), observer_(observer), cancel_(cancel) {}
 
 bool BatchRunner::document_complete(const InputDocument& doc) const {
   const fs::path json = fs::path(options_.out_dir) / (doc.name + ".json");
@@ -220,7 +220,7 @@ void BatchRunner::run_document(const InputDocument& doc, int pages, BatchSummary
       raw_pages.push_back("");
       continue;
     }
-    OcrResult r = engine_.run(page, request, [&](std::string_view) { return !cancelled(); });
+    OcrResult r = recognizer_.run(page, request, [&](std::string_view) { return !cancelled(); });
     if (r.stop == StopReason::Cancelled) return;
 
     const PostprocessOptions popt =

@@ -61,7 +61,8 @@ class BatchRunner {
  public:
   // cancel: when it becomes true the runner stops after the current generation step; finished
   // documents stay written, the interrupted one is not written at all.
-  BatchRunner(OcrEngine& engine, BatchOptions options, BatchObserver& observer, const std::atomic<bool>* cancel);
+  BatchRunner(PageRecognizer& recognizer, BatchOptions options, BatchObserver& observer,
+              const std::atomic<bool>* cancel);
   BatchSummary run(const std::vector<InputDocument>& documents);
 
  private:
@@ -70,7 +71,7 @@ class BatchRunner {
   void run_document(const InputDocument& doc, int pages, BatchSummary& summary);
   bool cancelled() const { return cancel_ && cancel_->load(); }
 
-  OcrEngine& engine_;
+  PageRecognizer& recognizer_;
   BatchOptions options_;
   BatchObserver& observer_;
   const std::atomic<bool>* cancel_;

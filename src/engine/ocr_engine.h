@@ -42,19 +42,27 @@ struct OcrResult {
   bool truncated() const { return stop != StopReason::Eos; }
 };
 
-class OcrEngine {
+// Anything that turns a page into text: the engine, or a stand-in in tests of the document tool.
+class PageRecognizer {
+ public:
+  virtual ~PageRecognizer() = default;
+  // on_text receives decoded text pieces as soon as they are complete UTF-8; it returns false to
+  // cancel (the result then says StopReason::Cancelled).
+  virtual OcrResult run(const Image& page, const OcrRequest& request,
+                        const std::function<bool(std::string_view)>& on_text) = 0;
+};
+
+class OcrEngine : public PageRecognizer {
  public:
   struct Options {
     std::string model_dir;
     int threads = 0;  // 0: all cores
   };
   explicit OcrEngine(const Options& options);
-  ~OcrEngine();
+  ~OcrEngine() override;
 
-  // Runs one page. on_text receives decoded text pieces as soon as they are complete UTF-8; it
-  // returns false to cancel (the result then says StopReason::Cancelled).
   OcrResult run(const Image& page, const OcrRequest& request,
-                const std::function<bool(std::string_view)>& on_text = {});
+                const std::function<bool(std::string_view)>& on_text = {}) override;
 
   // The pieces, for tools that drive the stages themselves (encode, benchmarks).
   const Checkpoint& checkpoint() const { return *checkpoint_; }
