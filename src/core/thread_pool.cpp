@@ -41,9 +41,9 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::run_chunks(uint32_t generation) {
   uint64_t s = state_.load(std::memory_order_acquire);
   for (;;) {
-    if (generation_of(s) != generation || chunk_of(s) >= job_chunks_) return;
+    if (generation_of(s) != generation || chunk_of(s) >= job_chunks_.load(std::memory_order_relaxed)) return;
     if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-    const size_t c = chunk_of(s), chunks = job_chunks_, n = job_n_;
+    const size_t c = chunk_of(s), chunks = job_chunks_.load(std::memory_order_relaxed), n = job_n_;
     (*job_)(c * n / chunks, (c + 1) * n / chunks);
     pending_.fetch_sub(1, std::memory_order_acq_rel);
     s = state_.load(std::memory_order_acquire);
@@ -61,7 +61,7 @@ void ThreadPool::parallel_for(size_t n, const std::function<void(size_t, size_t)
   std::lock_guard<std::mutex> one_job(submit_);
   job_ = &fn;
   job_n_ = n;
-  job_chunks_ = uint32_t(chunks);
+  job_chunks_.store(uint32_t(chunks), std::memory_order_relaxed);
   pending_.store(uint32_t(chunks), std::memory_order_relaxed);
   const uint32_t generation = generation_of(state_.load(std::memory_order_relaxed)) + 1;
   state_.store(uint64_t(generation) << 32, std::memory_order_seq_cst);  // publishes the job

@@ -38,7 +38,7 @@ class ThreadPool {
   // The current job; written before `state_` announces its generation, stable until it completes.
   const std::function<void(size_t, size_t)>* job_ = nullptr;
   size_t job_n_ = 0;
-  uint32_t job_chunks_ = 0;
+  std::atomic<uint32_t> job_chunks_{0};  // atomic: a worker late for the previous job may read it
   // High 32 bits: job generation; low 32 bits: next chunk to claim. One word, so that a worker
   // late for one job can never claim a chunk of the next.
   std::atomic<uint64_t> state_{0};

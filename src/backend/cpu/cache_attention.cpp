@@ -1,6 +1,6 @@
 #include "backend/cpu/cache_attention.h"
 
-#include <immintrin.h>
+#include "backend/cpu/vec_math.h"  // immintrin.h, with GCC 12's false warnings silenced
 
 #include <algorithm>
 #include <cmath>
