@@ -2,6 +2,7 @@
 // here, a folder with a corrupt file, --pages, --boxes, --resume, truncation flags, and Ctrl-C.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -176,15 +177,23 @@ TEST_F(BatchCli, InterruptKeepsFinishedDocumentsAndResumeCompletes) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The child's output goes to a file: it must not share (and possibly break) the test's pipes.
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  const std::string log = (work / "interrupted.log").string();
+  posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&files, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid;
-  ASSERT_EQ(posix_spawn(&pid, DSOCR_BIN, nullptr, nullptr, argv.data(), environ), 0);
+  ASSERT_EQ(posix_spawn(&pid, DSOCR_BIN, &files, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&files);
   // Interrupt once the first document is written (or after a while).
   for (int i = 0; i < 600 && !fs::exists(out / "p1.json"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 130);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << "\n"
+                                 << slurp(work / "interrupted.log");
+  EXPECT_EQ(WEXITSTATUS(status), 130) << slurp(work / "interrupted.log");
   // Whatever exists is complete; the interrupted document left nothing behind.
   int complete = 0;
   for (const char* stem : {"p1", "p2", "p3", "p4"}) {
