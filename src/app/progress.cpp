@@ -30,7 +30,15 @@ class Progress : public BatchObserver {
     if (style_ == ProgressStyle::Lines) fmt::print(stderr, "dsocr: {} ({} page(s))\n", doc.path, pages);
     draw();
   }
+  void on_page_progress(const InputDocument& doc, int page, int pieces) override {
+    // A real page takes minutes on a CPU: keep the bar alive, at most four redraws a second.
+    const auto now = std::chrono::steady_clock::now();
+    if (style_ != ProgressStyle::Bar || now - last_draw_ < std::chrono::milliseconds(250)) return;
+    page_note_ = fmt::format(" (page {}: {} tokens)", page, pieces);
+    draw();
+  }
   void on_page_done(const InputDocument& doc, int page, const OcrResult& r) override {
+    page_note_.clear();
     ++done_;
     tokens_ += int64_t(r.tokens.size());
     decode_seconds_ += r.timings.decode;
@@ -69,18 +77,20 @@ class Progress : public BatchObserver {
     std::string bar = std::string(size_t(filled), '#') + std::string(size_t(width - filled), '-');
     std::string eta = done_ > 0 && total_pages_ > done_ ? duration(elapsed / done_ * (total_pages_ - done_)) : "-";
     const double tps = decode_seconds_ > 0 ? double(tokens_) / decode_seconds_ : 0.0;
-    fmt::print(stderr, "\r\033[K[{}] {}/{} pages | {:.1f} tok/s | ETA {} | {}", bar, done_, total_pages_, tps, eta,
-               current_);
+    fmt::print(stderr, "\r\033[K[{}] {}/{} pages | {:.1f} tok/s | ETA {} | {}{}", bar, done_, total_pages_, tps, eta,
+               current_, page_note_);
     std::fflush(stderr);
     drawn_ = true;
+    last_draw_ = std::chrono::steady_clock::now();
   }
 
   ProgressStyle style_;
   int total_pages_ = 0, done_ = 0;
   int64_t tokens_ = 0;
   double decode_seconds_ = 0;
-  std::string current_;
+  std::string current_, page_note_;
   bool drawn_ = false;
+  std::chrono::steady_clock::time_point last_draw_{};
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 

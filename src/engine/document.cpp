@@ -220,7 +220,11 @@ void BatchRunner::run_document(const InputDocument& doc, int pages, BatchSummary
       raw_pages.push_back("");
       continue;
     }
-    OcrResult r = recognizer_.run(page, request, [&](std::string_view) { return !cancelled(); });
+    int pieces = 0;
+    OcrResult r = recognizer_.run(page, request, [&](std::string_view) {
+      observer_.on_page_progress(doc, page_number, ++pieces);
+      return !cancelled();
+    });
     if (r.stop == StopReason::Cancelled) return;
 
     const PostprocessOptions popt =

@@ -42,6 +42,8 @@ class BatchObserver {
   virtual ~BatchObserver() = default;
   virtual void on_start(int documents, int pages) {}
   virtual void on_document(const InputDocument& doc, int pages) {}
+  // While a page generates: text pieces so far (about one per token), called for every piece.
+  virtual void on_page_progress(const InputDocument& doc, int page, int pieces) {}
   virtual void on_page_done(const InputDocument& doc, int page, const OcrResult& result) {}
   virtual void on_skipped(const InputDocument& doc, const std::string& why) {}
   virtual void on_failure(const std::string& what, const std::string& reason) {}  // one line, names the file/page
