@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/files.h"
 #include "io/image.h"
 #include "io/pdf_writer.h"
 #include "vision/resample.h"
@@ -30,13 +31,6 @@ namespace {
 
 const std::string kData = DSOCR_TEST_DATA;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 struct CliRun {
   int rc;
   std::string err;
@@ -49,7 +43,7 @@ CliRun run_dsocr(const std::vector<std::string>& args, const fs::path& work) {
   for (const auto& a : args) cmd += " '" + a + "'";
   cmd += " >/dev/null 2>'" + err.string() + "'";
   const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(err)};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file_text((err).string())};
 }
 
 std::vector<std::string> common(const fs::path& out) {
@@ -93,7 +87,7 @@ TEST_F(BatchCli, MultiPagePdfToMarkdownJsonAndBoxes) {
   args.insert(args.end(), {"--boxes", "-q", pdf.string()});
   const CliRun r = run_dsocr(args, work);
   ASSERT_EQ(r.rc, 0) << r.err;
-  const json j = json::parse(slurp(out / "report.json"));
+  const json j = json::parse(read_file_text((out / "report.json").string()));
   EXPECT_TRUE(j["complete"].get<bool>());
   EXPECT_EQ(j["mode"], "tiny");
   EXPECT_EQ(j["dpi"], 144);
@@ -109,7 +103,7 @@ TEST_F(BatchCli, MultiPagePdfToMarkdownJsonAndBoxes) {
   }
   EXPECT_EQ(j["summary"]["truncated"], 3);
   // Pages joined by the official page-split line, once after every page.
-  const std::string md = slurp(out / "report.md"), raw = slurp(out / "report.raw.md");
+  const std::string md = read_file_text((out / "report.md").string()), raw = read_file_text((out / "report.raw.md").string());
   size_t splits = 0;
   for (size_t at = 0; (at = raw.find("<--- Page Split --->", at)) != std::string::npos; ++at) ++splits;
   EXPECT_EQ(splits, 3u);
@@ -124,7 +118,7 @@ TEST_F(BatchCli, PageSelection) {
   auto args = common(out);
   args.insert(args.end(), {"--pages", "1,3", "-q", pdf.string()});
   ASSERT_EQ(run_dsocr(args, work).rc, 0);
-  const json j = json::parse(slurp(out / "report.json"));
+  const json j = json::parse(read_file_text((out / "report.json").string()));
   ASSERT_EQ(j["pages"].size(), 2u);
   EXPECT_EQ(j["pages"][0]["page"], 1);
   EXPECT_EQ(j["pages"][1]["page"], 3);
@@ -192,8 +186,8 @@ TEST_F(BatchCli, InterruptKeepsFinishedDocumentsAndResumeCompletes) {
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << "\n"
-                                 << slurp(work / "interrupted.log");
-  EXPECT_EQ(WEXITSTATUS(status), 130) << slurp(work / "interrupted.log");
+                                 << read_file_text((work / "interrupted.log").string());
+  EXPECT_EQ(WEXITSTATUS(status), 130) << read_file_text((work / "interrupted.log").string());
   // Whatever exists is complete; the interrupted document left nothing behind.
   int complete = 0;
   for (const char* stem : {"p1", "p2", "p3", "p4"}) {
@@ -201,7 +195,7 @@ TEST_F(BatchCli, InterruptKeepsFinishedDocumentsAndResumeCompletes) {
       EXPECT_FALSE(fs::exists(out / (std::string(stem) + ".md")));
       continue;
     }
-    EXPECT_TRUE(json::parse(slurp(out / (std::string(stem) + ".json")))["complete"].get<bool>());
+    EXPECT_TRUE(json::parse(read_file_text((out / (std::string(stem) + ".json")).string()))["complete"].get<bool>());
     ++complete;
   }
   EXPECT_LT(complete, 4);

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "io/checkpoint.h"
+#include "io/files.h"
 #include "io/synth_checkpoint.h"
 
 using namespace dsocr;
@@ -15,13 +16,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string kModel = DSOCR_TEST_MODEL;
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void write_file(const fs::path& p, const std::string& s) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
@@ -47,7 +41,7 @@ struct ScratchModel {
     write_file(shard(), bytes);
   }
   void edit_config(const std::string& from, const std::string& to) const {
-    std::string c = read_file(dir / "config.json");
+    std::string c = read_file_text((dir / "config.json").string());
     size_t pos = 0;
     int n = 0;
     while ((pos = c.find(from, pos)) != std::string::npos) {
@@ -151,7 +145,7 @@ TEST(Checkpoint, RejectsShapeThatDisagreesWithConfig) {
 
 TEST(Checkpoint, RejectsTruncatedShard) {
   ScratchModel m("trunc");
-  const std::string bytes = read_file(fs::canonical(m.shard()));
+  const std::string bytes = read_file_text((fs::canonical(m.shard())).string());
   m.replace_shard(bytes.substr(0, bytes.size() / 2));
   const std::string e = open_error(m.dir);
   EXPECT_NE(e.find("beyond the data section"), std::string::npos) << e;
@@ -181,7 +175,7 @@ TEST(Checkpoint, RejectsMissingTensor) {
 
 TEST(Checkpoint, RejectsIndexNamingAMissingShard) {
   ScratchModel m("index");
-  std::string idx = read_file(m.dir / "model.safetensors.index.json");
+  std::string idx = read_file_text((m.dir / "model.safetensors.index.json").string());
   const std::string from = "\"lm_head.weight\": \"model-00001-of-000001.safetensors\"";
   const size_t pos = idx.find(from);
   ASSERT_NE(pos, std::string::npos);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/document.h"
+#include "io/files.h"
 #include "io/image.h"
 #include "io/pdf_writer.h"
 
@@ -42,13 +43,6 @@ class FakeRecognizer : public PageRecognizer {
   StopReason stop = StopReason::Eos;
   int calls = 0;
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 struct Work {
   fs::path dir = fs::temp_directory_path() / ("dsocr_docout_" + std::to_string(::getpid()));
@@ -87,12 +81,12 @@ TEST(DocumentOutputs, ImageCropsLinksPixelBoxesAndAnnotatedPage) {
   EXPECT_EQ(s.pages_done, 1);
 
   const fs::path out = work.dir / "out";
-  const std::string md = slurp(out / "page.md");
+  const std::string md = read_file_text((out / "page.md").string());
   EXPECT_NE(md.find("# Quarterly report"), std::string::npos);
   EXPECT_NE(md.find("![](images/page/0.jpg)"), std::string::npos) << md;  // crops are per document
   EXPECT_NE(md.find("Revenue grew := fast."), std::string::npos) << md;   // formula clean-up
   EXPECT_EQ(md.find("<|ref|>"), std::string::npos) << md;                  // the cut span is gone from .md
-  EXPECT_EQ(slurp(out / "page.raw.md"), kRaw);                              // and kept in .raw.md
+  EXPECT_EQ(read_file_text((out / "page.raw.md").string()), kRaw);                              // and kept in .raw.md
 
   // The crop is the left-bottom quarter: int(0/999*1000)=0 .. int(499/999*1000)=499, rows 400..800.
   const Image crop = load_image((out / "images" / "page" / "0.jpg").string());
@@ -101,7 +95,7 @@ TEST(DocumentOutputs, ImageCropsLinksPixelBoxesAndAnnotatedPage) {
   EXPECT_GT(crop.pixel(100, 100)[0], 200);  // red half
   EXPECT_LT(crop.pixel(100, 100)[2], 60);
 
-  const json j = json::parse(slurp(out / "page.json"));
+  const json j = json::parse(read_file_text((out / "page.json").string()));
   const json& page = j["pages"][0];
   EXPECT_EQ(page["stop_reason"], "eos");
   EXPECT_FALSE(page["truncated"].get<bool>());
@@ -134,11 +128,11 @@ TEST(DocumentOutputs, PdfPagesAreJoinedCroppedPerPageAndTruncationIsCounted) {
   EXPECT_EQ(s.pages_done, 2);
   EXPECT_EQ(s.pages_truncated, 2);  // kept and counted, never dropped
   const fs::path out = work.dir / "out";
-  const std::string md = slurp(out / "doc.md");
+  const std::string md = read_file_text((out / "doc.md").string());
   EXPECT_NE(md.find("![](images/doc/0_0.jpg)"), std::string::npos) << md;
   EXPECT_NE(md.find("![](images/doc/1_0.jpg)"), std::string::npos) << md;
   EXPECT_TRUE(fs::exists(out / "images" / "doc" / "1_0.jpg"));
-  const json j = json::parse(slurp(out / "doc.json"));
+  const json j = json::parse(read_file_text((out / "doc.json").string()));
   EXPECT_EQ(j["pages"][1]["width"], 300);
   EXPECT_TRUE(j["pages"][1]["truncated"].get<bool>());
   EXPECT_EQ(j["summary"]["truncated"], 2);
