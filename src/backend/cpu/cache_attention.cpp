@@ -65,11 +65,18 @@ void attend_range(const CacheAttentionArgs& a, const float* q, int64_t head, int
     scores[size_t(j - k0)] = s;
     mx = std::max(mx, s);
   }
+  // Probabilities 16 at a time (the scalar exp cost as much as the dot products), then the values.
+  const int64_t n = k1 - k0;
+  int64_t j = 0;
+#if defined(__AVX512F__)
+  for (; j + 16 <= n; j += 16)
+    _mm512_storeu_ps(&scores[size_t(j)], exp_ps(_mm512_sub_ps(_mm512_loadu_ps(&scores[size_t(j)]), _mm512_set1_ps(mx))));
+#endif
+  for (; j < n; ++j) scores[size_t(j)] = std::exp(scores[size_t(j)] - mx);
   float sum = 0;
-  for (int64_t j = k0; j < k1; ++j) {
-    const float p = std::exp(scores[size_t(j - k0)] - mx);
-    sum += p;
-    axpy(p, V + j * a.ldkv, acc, a.dim);
+  for (j = 0; j < n; ++j) {
+    sum += scores[size_t(j)];
+    axpy(scores[size_t(j)], V + (k0 + j) * a.ldkv, acc, a.dim);
   }
   *m = mx;
   *l = sum;
