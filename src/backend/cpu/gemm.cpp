@@ -53,23 +53,13 @@ void widen_rows(const Weight& W, int64_t r0, int64_t r1, float* dst) {
     const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
     size_t i = 0;
 #if defined(__AVX512F__)
-    for (; i + 16 <= n; i += 16) {
-      __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i));
-      _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
-    }
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, load16(s + i));
 #endif
     for (; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
   } else {
     to_f32(W.dtype, src, dst, n);
   }
 }
-
-#if defined(__AVX512F__)
-inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-inline __m512 load16(const uint16_t* p) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
-}
-#endif
 
 // Few rows of A (decode): stream W once, reading bf16 directly; each thread owns a range of
 // output features. Up to 4 rows of A share each loaded weight vector.

@@ -24,6 +24,13 @@
 namespace dsocr::cpu {
 
 #if defined(__AVX512F__)
+// 16 float32 values, from float32 or widened exactly from bf16 (bf16 is the top half of a float32).
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const uint16_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
 // e^x (Cephes expf polynomial, range reduction by ln 2 in two parts). Inputs below -104 give 0.
 inline __m512 exp_ps(__m512 x) {
   x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.72283f));
