@@ -18,6 +18,7 @@
 
 #include "io/files.h"
 #include "io/image.h"
+#include "io/pdf.h"
 #include "io/pdf_writer.h"
 #include "vision/resample.h"
 
@@ -67,6 +68,7 @@ class BatchCli : public ::testing::Test {
   void TearDown() override { fs::remove_all(work); }
 
   // A 3-page PDF: the receipt, a downscaled slide and a downscaled document page (72 dpi page size).
+  // Tests that read it are skipped in a build without PDF support (NoPdfBuildRefusesPdfs covers that build).
   fs::path make_pdf() {
     const Image small = load_image(kData + "/images/small.png");
     const Image wide = load_image(kData + "/images/wide.png");
@@ -81,6 +83,7 @@ class BatchCli : public ::testing::Test {
 }  // namespace
 
 TEST_F(BatchCli, MultiPagePdfToMarkdownJsonAndBoxes) {
+  if (!pdf_supported()) GTEST_SKIP() << "built without PDF support";
   const fs::path pdf = make_pdf();
   const fs::path out = work / "out";
   auto args = common(out);
@@ -113,6 +116,7 @@ TEST_F(BatchCli, MultiPagePdfToMarkdownJsonAndBoxes) {
 }
 
 TEST_F(BatchCli, PageSelection) {
+  if (!pdf_supported()) GTEST_SKIP() << "built without PDF support";
   const fs::path pdf = make_pdf();
   const fs::path out = work / "out";
   auto args = common(out);
@@ -127,6 +131,20 @@ TEST_F(BatchCli, PageSelection) {
   const CliRun r = run_dsocr(args, work);
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("none of the requested --pages exist"), std::string::npos) << r.err;
+}
+
+// -DDSOCR_WITH_PDF=OFF: a PDF is refused with a message that names it and says why; other inputs go on.
+TEST_F(BatchCli, NoPdfBuildRefusesPdfs) {
+  if (pdf_supported()) GTEST_SKIP() << "built with PDF support";
+  const fs::path pdf = make_pdf();
+  fs::copy_file(kData + "/images/small.png", work / "small.png");
+  const fs::path out = work / "out";
+  auto args = common(out);
+  args.insert(args.end(), {"-q", pdf.string(), (work / "small.png").string()});
+  const CliRun r = run_dsocr(args, work);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("report.pdf: this dsocr was built without PDF support"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(out / "small.md"));
 }
 
 TEST_F(BatchCli, FolderWithACorruptFileContinuesReportsAndResumes) {

@@ -11,6 +11,7 @@
 #include "engine/document.h"
 #include "io/files.h"
 #include "io/image.h"
+#include "io/pdf.h"
 #include "io/pdf_writer.h"
 
 namespace fs = std::filesystem;
@@ -113,6 +114,7 @@ TEST(DocumentOutputs, ImageCropsLinksPixelBoxesAndAnnotatedPage) {
 }
 
 TEST(DocumentOutputs, PdfPagesAreJoinedCroppedPerPageAndTruncationIsCounted) {
+  if (!pdf_supported()) GTEST_SKIP() << "built without PDF support";
   Work work;
   const fs::path pdf = work.dir / "in" / "doc.pdf";
   write_images_pdf({two_colour_page(200, 100), two_colour_page(300, 150)}, pdf.string());

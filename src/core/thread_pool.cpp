@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <utility>
 
 
 namespace dsocr {
@@ -44,7 +45,15 @@ void ThreadPool::run_chunks(uint32_t generation) {
     if (generation_of(s) != generation || chunk_of(s) >= job_chunks_.load(std::memory_order_relaxed)) return;
     if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
     const size_t c = chunk_of(s), chunks = job_chunks_.load(std::memory_order_relaxed), n = job_n_;
-    (*job_)(c * n / chunks, (c + 1) * n / chunks);
+    if (!failed_.load(std::memory_order_relaxed)) {
+      try {
+        (*job_)(c * n / chunks, (c + 1) * n / chunks);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex_);
+        if (!error_) error_ = std::current_exception();
+        failed_.store(true, std::memory_order_relaxed);
+      }
+    }
     pending_.fetch_sub(1, std::memory_order_acq_rel);
     s = state_.load(std::memory_order_acquire);
   }
@@ -59,6 +68,8 @@ void ThreadPool::parallel_for(size_t n, const std::function<void(size_t, size_t)
     return;
   }
   std::lock_guard<std::mutex> one_job(submit_);
+  failed_.store(false, std::memory_order_relaxed);
+  error_ = nullptr;
   job_ = &fn;
   job_n_ = n;
   job_chunks_.store(uint32_t(chunks), std::memory_order_relaxed);
@@ -77,6 +88,14 @@ void ThreadPool::parallel_for(size_t n, const std::function<void(size_t, size_t)
     if (spins < kSpinIterations) cpu_relax(); else std::this_thread::yield();
   }
   job_ = nullptr;
+  if (failed_.load(std::memory_order_acquire)) {
+    std::exception_ptr e;
+    {
+      std::lock_guard<std::mutex> lock(error_mutex_);
+      e = std::exchange(error_, nullptr);
+    }
+    std::rethrow_exception(e);
+  }
 }
 
 void ThreadPool::worker_loop() {

@@ -2,11 +2,16 @@
 // and passes it down). parallel_for splits [0, n) into contiguous chunks and the calling thread
 // takes chunks too. A decode step dispatches ~100 small jobs, so hand-offs are lock-free: idle
 // workers spin briefly on an atomic before sleeping, and the caller spins for completion.
+//
+// A chunk that throws does not take the process down: the first exception of a job is kept, the
+// job's other chunks still run to completion (they may be skipped once one has failed), and
+// parallel_for rethrows it in the caller. One job runs at a time; callers on other threads wait.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -24,7 +29,8 @@ class ThreadPool {
   int size() const { return int(workers_.size()) + 1; }
 
   // fn(begin, end) over contiguous chunks of [0, n); at most size() chunks, none smaller than
-  // min_chunk items. Returns when all chunks are done. Nested calls run inline.
+  // min_chunk items. Returns when all chunks are done; rethrows the first exception a chunk threw
+  // (chunks not yet started are then skipped). Nested calls run inline.
   void parallel_for(size_t n, const std::function<void(size_t, size_t)>& fn, size_t min_chunk = 1);
 
  private:
@@ -43,6 +49,9 @@ class ThreadPool {
   // late for one job can never claim a chunk of the next.
   std::atomic<uint64_t> state_{0};
   std::atomic<uint32_t> pending_{0};  // chunks of the current job not finished yet
+  std::atomic<bool> failed_{false};   // a chunk of the current job threw
+  std::mutex error_mutex_;
+  std::exception_ptr error_;          // the first exception of the current job
 
   std::mutex sleep_mutex_;
   std::condition_variable wake_;

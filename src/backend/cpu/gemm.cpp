@@ -135,7 +135,7 @@ void gemv_rows(const float* A, int64_t M, int64_t lda, const T* W, int64_t K, in
 void sgemm_builtin(ThreadPool& pool, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   pool.parallel_for(size_t(M), [&](size_t m0, size_t m1) {
-    std::vector<float> row(size_t(N));
+    std::vector<float> row(static_cast<size_t>(N));
     for (size_t m = m0; m < m1; ++m) {
       std::fill(row.begin(), row.end(), 0.0f);
       const float* a = A + int64_t(m) * lda;

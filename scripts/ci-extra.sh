@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# CI after the README's two commands (run by .ci/run inside a new Debian 12 root, after scripts/setup.sh):
+#   1. the lean build: every build option the README offers switched off (built-in GEMM, no PDF, no CUDA,
+#      portable x86-64-v2 code), whole suite;
+#   2. AddressSanitizer + UndefinedBehaviorSanitizer, whole suite (fuzz corpora included);
+#   3. ThreadSanitizer over the tests labelled `concurrency` (the engine's threads).
+# Each stage prints its wall time. Usage: scripts/ci-extra.sh [lean] [asan] [tsan]   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(lean asan tsan)
+jobs=$(nproc)
+
+stage() {
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "ci: --- $name ---"
+  "$@"
+  echo "ci: $name passed in $((SECONDS - t0)) s"
+}
+
+lean() {
+  cmake -S . -B build-lean -G Ninja -DCMAKE_BUILD_TYPE=Release -DDSOCR_WITH_DNNL=OFF -DDSOCR_WITH_PDF=OFF \
+    -DDSOCR_WITH_CUDA=OFF -DDSOCR_NATIVE=OFF -DDSOCR_BENCH=OFF
+  cmake --build build-lean -j "$jobs"
+  ctest --test-dir build-lean --output-on-failure -j "$jobs"
+}
+
+sanitizer_build() {  # dir, flags, [cmake -D options...], ctest args...
+  local dir=$1 flags=$2; shift 2
+  local defs=()
+  while [ $# -gt 0 ] && [[ $1 == -D* ]]; do defs+=("$1"); shift; done
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSOCR_WITH_CUDA=OFF -DDSOCR_BENCH=OFF "${defs[@]}" \
+    -DCMAKE_CXX_FLAGS="$flags -fno-omit-frame-pointer" -DCMAKE_C_FLAGS="$flags -fno-omit-frame-pointer" \
+    -DCMAKE_EXE_LINKER_FLAGS="$flags"
+  cmake --build "$dir" -j "$jobs"
+  ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@"
+}
+
+asan() {
+  # detect_leaks=0: libgomp (oneDNN's OpenMP) keeps its thread pools to exit by design.
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    sanitizer_build build-asan "-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+}
+
+tsan() {
+  # The built-in GEMM: oneDNN's OpenMP runtime is not instrumented and would only report false races.
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    sanitizer_build build-tsan "-fsanitize=thread" -DDSOCR_WITH_DNNL=OFF -L concurrency --no-tests=error
+}
+
+for s in "${stages[@]}"; do stage "$s" "$s"; done
