@@ -16,6 +16,7 @@
 
 #include "backend/cpu/vec_math.h"  // immintrin.h, with GCC 12's false warning silenced
 
+#include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "io/checkpoint.h"
@@ -112,9 +113,10 @@ int main(int argc, char** argv) {
     if (prefill < 1 || steps < 1 || long_context < 0) fail("bad arguments");
 
     ThreadPool pool(threads);
+    CpuBackend backend(pool);
     const auto t_load = Clock::now();
     Checkpoint ckpt(argv[1]);
-    Decoder decoder(ckpt, pool);
+    Decoder decoder(ckpt, backend);
     const LmConfig& cfg = decoder.config();
     std::printf("model      %s: hidden %d, %d layers, %d experts (top %d), vocab %d; %d threads, KV %s\n",
                 argv[1], cfg.hidden, cfg.layers, cfg.n_routed_experts, cfg.experts_per_token, cfg.vocab_size,
@@ -140,17 +142,17 @@ int main(int argc, char** argv) {
     std::printf("prefill    %d tokens in %.3f s: %.1f tokens/s\n", prefill, t_prefill, prefill / t_prefill);
 
     // Decode (greedy), one sequence.
-    decoder.reset_weight_bytes_read();
+    uint64_t weight_bytes = 0;
     int32_t token = argmax(logits);
     std::vector<float> e(static_cast<size_t>(hidden));
     t0 = Clock::now();
     for (int i = 0; i < steps; ++i) {
       decoder.embed(std::span<const int32_t>(&token, 1), e.data());
-      decoder.forward(e.data(), 1, cache, logits.data());
+      weight_bytes += decoder.forward(e.data(), 1, cache, logits.data()).weight_bytes;
       token = argmax(logits);
     }
     const double t_step = seconds_since(t0) / steps;
-    const double bytes_per_token = double(decoder.weight_bytes_read()) / steps;
+    const double bytes_per_token = double(weight_bytes) / steps;
     const double kv_bytes = double(cache.size()) * double(cache.row_width()) * 2 * cfg.layers *
                             (kv == KvPrecision::F32 ? 4 : 2);
     std::printf("decode     %d steps at context %d..%d: %.2f ms/token, %.1f tokens/s\n", steps, prefill,

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
@@ -37,16 +38,45 @@ float max_abs_diff(const float* a, const float* b, size_t n) {
   return m;
 }
 
+// The internals of the last `rows` rows of a step, from the decoder's observer: arrays row-major,
+// [layers][rows][hidden] for the residuals, [moe layers][rows][...] for the router.
+struct LastRowsProbe : TensorObserver {
+  int rows = 8;
+  std::vector<float> residual_after_layer, router_probs, router_topk_weights, final_norm_hidden, logits;
+  std::vector<int32_t> router_topk_ids;
+
+  template <typename T>
+  void keep_tail(const T* data, std::span<const int64_t> shape, std::vector<T>& into) const {
+    const int64_t n = shape[0], width = shape[1], keep = std::min<int64_t>(rows, n);
+    into.insert(into.end(), data + (n - keep) * width, data + n * width);
+  }
+  static bool ends_with(std::string_view s, std::string_view tail) {
+    return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
+  }
+  void on_tensor(std::string_view name, const float* data, std::span<const int64_t> shape) override {
+    if (name.starts_with("lm.layer") && ends_with(name, ".out")) keep_tail(data, shape, residual_after_layer);
+    else if (ends_with(name, ".router_probs")) keep_tail(data, shape, router_probs);
+    else if (ends_with(name, ".topk_weights")) keep_tail(data, shape, router_topk_weights);
+    else if (name == "lm.final_norm") keep_tail(data, shape, final_norm_hidden);
+    else if (name == "lm.logits") keep_tail(data, shape, logits);
+  }
+  void on_ids(std::string_view name, const int32_t* data, std::span<const int64_t> shape) override {
+    if (ends_with(name, ".topk_ids")) keep_tail(data, shape, router_topk_ids);
+  }
+};
+
 // The tiny model and decoder are shared by all tests of this file (loading is the slow part).
 class DecoderGolden : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     ckpt_ = new Checkpoint(DSOCR_TEST_MODEL);
     pool_ = new ThreadPool(2);
-    decoder_ = new Decoder(*ckpt_, *pool_);
+    backend_ = new CpuBackend(*pool_);
+    decoder_ = new Decoder(*ckpt_, *backend_);
   }
   static void TearDownTestSuite() {
     delete decoder_;
+    delete backend_;
     delete pool_;
     delete ckpt_;
   }
@@ -90,11 +120,13 @@ class DecoderGolden : public ::testing::Test {
 
   static Checkpoint* ckpt_;
   static ThreadPool* pool_;
+  static CpuBackend* backend_;
   static Decoder* decoder_;
 };
 
 Checkpoint* DecoderGolden::ckpt_ = nullptr;
 ThreadPool* DecoderGolden::pool_ = nullptr;
+CpuBackend* DecoderGolden::backend_ = nullptr;
 Decoder* DecoderGolden::decoder_ = nullptr;
 
 void DecoderGolden::check_prefill(const std::string& mode) {
@@ -103,10 +135,19 @@ void DecoderGolden::check_prefill(const std::string& mode) {
   const LmConfig& cfg = decoder_->config();
   const int64_t hidden = cfg.hidden, vocab = cfg.vocab_size;
   KvCache cache = decoder_->make_cache(c.seq());
-  DecoderProbe probe;  // the last 8 positions, like the golden tensors
-  std::vector<float> last(static_cast<size_t>(vocab));
-  decoder_->forward(c.embeddings.data(), c.seq(), cache, last.data(), nullptr, &probe);
+  LastRowsProbe probe;  // the last 8 positions, like the golden tensors
+  StepBatch batch;
+  batch.begin_sequence(0, cache.block_table(), cache.block_size());
+  for (int r = 0; r < c.seq(); ++r) {
+    batch.add_feature(c.embeddings.data() + r * hidden);
+    if (r >= c.seq() - 8) batch.want_logits();
+  }
+  std::vector<float> logits8(size_t(8 * vocab));
+  decoder_->forward(batch, cache.storage(), logits8.data(), &probe);
+  cache.commit(c.seq());
+  const std::vector<float> last(logits8.end() - vocab, logits8.end());
   EXPECT_EQ(cache.size(), c.seq());
+  EXPECT_EQ(probe.logits, logits8);
 
   const auto residual = values<float>(c.golden->get("residual_after_layer_last8"));
   ASSERT_EQ(residual.size(), probe.residual_after_layer.size());
@@ -267,11 +308,9 @@ TEST_F(DecoderGolden, CountsWeightBytesOfOneDecodeStep) {
   const int64_t h = cfg.hidden, qd = int64_t(cfg.heads) * cfg.head_dim;
   std::vector<float> x(size_t(h), 0.25f);
   KvCache cache = decoder_->make_cache(2);
-  decoder_->reset_weight_bytes_read();
-  decoder_->forward(x.data(), 1, cache, nullptr);  // no logits wanted: no lm_head
-  const uint64_t layers_only = decoder_->weight_bytes_read();
+  const uint64_t layers_only = decoder_->forward(x.data(), 1, cache, nullptr).weight_bytes;  // no logits: no lm_head
   std::vector<float> logits(size_t(cfg.vocab_size));
-  decoder_->forward(x.data(), 1, cache, logits.data());
+  const uint64_t with_head = decoder_->forward(x.data(), 1, cache, logits.data()).weight_bytes;
   int64_t params = 0;
   for (int l = 0; l < cfg.layers; ++l) {
     params += 4 * qd * h;
@@ -284,7 +323,7 @@ TEST_F(DecoderGolden, CountsWeightBytesOfOneDecodeStep) {
     }
   }
   EXPECT_EQ(layers_only, uint64_t(params) * 2);  // bf16
-  EXPECT_EQ(decoder_->weight_bytes_read(), uint64_t(2 * params + cfg.vocab_size * h) * 2);
+  EXPECT_EQ(with_head, uint64_t(params + cfg.vocab_size * h) * 2);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/vit_attention.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -61,32 +62,41 @@ class EncoderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     pool_ = std::make_unique<ThreadPool>(2);
+    backend_ = std::make_unique<CpuBackend>(*pool_);
     ckpt_ = std::make_unique<Checkpoint>(DSOCR_TEST_MODEL);
-    encoder_ = std::make_unique<VisionEncoder>(*ckpt_, *pool_);
+    encoder_ = std::make_unique<VisionEncoder>(*ckpt_, *backend_);
   }
   static void TearDownTestSuite() {
     encoder_.reset();
     ckpt_.reset();
+    backend_.reset();
     pool_.reset();
   }
   static std::unique_ptr<ThreadPool> pool_;
+  static std::unique_ptr<CpuBackend> backend_;
   static std::unique_ptr<Checkpoint> ckpt_;
   static std::unique_ptr<VisionEncoder> encoder_;
 };
 std::unique_ptr<ThreadPool> EncoderTest::pool_;
+std::unique_ptr<CpuBackend> EncoderTest::backend_;
 std::unique_ptr<Checkpoint> EncoderTest::ckpt_;
 std::unique_ptr<VisionEncoder> EncoderTest::encoder_;
 
-TEST_F(EncoderTest, DocSmallIntermediates) {
+// Every intermediate the encoder reports, by name.
+struct Recorder : TensorObserver {
   std::map<std::string, Intermediate> got;
-  encoder_->set_intermediate_sink([&](const std::string& name, const float* data, const std::vector<int64_t>& shape) {
+  void on_tensor(std::string_view name, const float* data, std::span<const int64_t> shape) override {
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
-    got[name] = {std::vector<float>(data, data + n), shape};
-  });
+    got[std::string(name)] = {std::vector<float>(data, data + n), std::vector<int64_t>(shape.begin(), shape.end())};
+  }
+};
+
+TEST_F(EncoderTest, DocSmallIntermediates) {
+  Recorder recorder;
+  std::map<std::string, Intermediate>& got = recorder.got;
   const std::vector<float> pixels = normalised_view("preproc/views/doc__global_640_resized.png");
-  const std::vector<float> features = encoder_->encode_views(pixels.data(), 1, 640);
-  encoder_->set_intermediate_sink({});
+  const std::vector<float> features = encoder_->encode_views(pixels.data(), 1, 640, &recorder);
 
   const SafetensorsFile golden(kData + "/encoder/doc_small_intermediates.safetensors");
   std::set<std::string> compared;

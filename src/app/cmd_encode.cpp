@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
+#include "backend/cpu/cpu_backend.h"
 #include "core/thread_pool.h"
 #include "io/checkpoint.h"
 #include "io/image.h"
@@ -30,8 +31,9 @@ void run_encode(const EncodeArgs& a) {
   const Mode mode = parse_mode(a.mode);
   const Image page = load_image(a.image);
   ThreadPool pool(a.threads);
+  CpuBackend backend(pool);
   Checkpoint ckpt(resolve_model_dir(a.model));
-  VisionEncoder encoder(ckpt, pool);
+  VisionEncoder encoder(ckpt, backend);
 
   const auto t0 = std::chrono::steady_clock::now();
   const PageViews views = make_views(page, mode, a.max_tiles);

@@ -16,14 +16,15 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 OcrEngine::OcrEngine(const Options& options)
     : pool_(std::make_unique<ThreadPool>(options.threads)),
+      backend_(std::make_unique<CpuBackend>(*pool_)),
       checkpoint_(std::make_unique<Checkpoint>(options.model_dir)),
       tokenizer_(std::make_unique<Tokenizer>(Tokenizer::from_file(checkpoint_->tokenizer_path()))),
-      encoder_(std::make_unique<VisionEncoder>(*checkpoint_, *pool_)),
-      decoder_(std::make_unique<Decoder>(*checkpoint_, *pool_)) {}
+      encoder_(std::make_unique<VisionEncoder>(*checkpoint_, *backend_)),
+      decoder_(std::make_unique<Decoder>(*checkpoint_, *backend_)) {}
 
 OcrEngine::~OcrEngine() = default;
 
-std::vector<float> OcrEngine::prompt_embeddings(const std::vector<int32_t>& ids, const std::vector<float>& features) const {
+std::vector<float> OcrEngine::prompt_embeddings(const std::vector<int32_t>& ids, const std::vector<float>& features) {
   const int64_t hidden = decoder_->config().hidden;
   const int32_t image_id = checkpoint_->config().image_token_id;
   std::vector<float> emb(ids.size() * size_t(hidden));

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/cpu/cpu_backend.h"
 #include "core/thread_pool.h"
 #include "io/checkpoint.h"
 #include "io/image.h"
@@ -73,10 +74,11 @@ class OcrEngine : public PageRecognizer {
 
   // Prompt embeddings for ids whose image placeholders are replaced, in order, by `features`
   // ([placeholders, hidden]); throws when the counts disagree.
-  std::vector<float> prompt_embeddings(const std::vector<int32_t>& ids, const std::vector<float>& features) const;
+  std::vector<float> prompt_embeddings(const std::vector<int32_t>& ids, const std::vector<float>& features);
 
  private:
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<CpuBackend> backend_;
   std::unique_ptr<Checkpoint> checkpoint_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<VisionEncoder> encoder_;

@@ -8,7 +8,8 @@
 namespace dsocr::cpu {
 
 void conv2d_nhwc(ThreadPool& pool, const float* x, int batch, int height, int width, const Weight& W, const float* bias,
-                 ConvGeometry geom, float* out) {
+                 ConvGeometry geom, float* out, bool fast_gemm) {
+  const auto product = fast_gemm ? linear_sgemm : linear;
   const int k = geom.kernel;
   const int64_t k2 = int64_t(k) * k;
   if (W.cols % k2 != 0) fail("conv weight [{}, {}] does not fit a {}x{} kernel", W.rows, W.cols, k, k);
@@ -18,7 +19,7 @@ void conv2d_nhwc(ThreadPool& pool, const float* x, int batch, int height, int wi
 
   // A 1x1 convolution without stride is a plain linear layer on the pixels.
   if (k == 1 && geom.stride == 1 && geom.pad == 0) {
-    linear(pool, x, rows, W, bias, out);
+    product(pool, x, rows, W, bias, out, false, 0, 0);
     return;
   }
 
@@ -49,7 +50,7 @@ void conv2d_nhwc(ThreadPool& pool, const float* x, int batch, int height, int wi
         }
       }
     }, 16);
-    linear(pool, patches.data(), nr, W, bias, out + r0 * W.rows);
+    product(pool, patches.data(), nr, W, bias, out + r0 * W.rows, false, 0, 0);
   }
 }
 

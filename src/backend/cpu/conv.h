@@ -8,14 +8,12 @@
 
 namespace dsocr::cpu {
 
-struct ConvGeometry {
-  int kernel = 1, stride = 1, pad = 0;
-  int out_size(int in) const { return (in + 2 * pad - kernel) / stride + 1; }
-};
+using dsocr::ConvGeometry;
 
 // x: [batch, height, width, in] with in * kernel^2 == W.cols; out: [batch, out_h, out_w, W.rows]
 // (zero padding; optional bias). The patch matrix is built in bounded row chunks.
+// fast_gemm: the products through linear_sgemm (not batch invariant).
 void conv2d_nhwc(ThreadPool& pool, const float* x, int batch, int height, int width, const Weight& W, const float* bias,
-                 ConvGeometry geom, float* out);
+                 ConvGeometry geom, float* out, bool fast_gemm = false);
 
 }  // namespace dsocr::cpu
