@@ -29,7 +29,7 @@ const std::string kRaw =
 // Returns kRaw for every page, with EOS unless told otherwise.
 class FakeRecognizer : public PageRecognizer {
  public:
-  OcrResult run(const Image& page, const OcrRequest&, const std::function<bool(std::string_view)>& on_text) override {
+  std::shared_ptr<PageJob> submit(Image page, OcrRequest, TextCallback on_text) override {
     ++calls;
     if (on_text) on_text(kRaw);
     OcrResult r;
@@ -39,7 +39,9 @@ class FakeRecognizer : public PageRecognizer {
     r.page_width = page.width;
     r.page_height = page.height;
     r.image_tokens = 273;
-    return r;
+    auto job = std::make_shared<PageJob>(uint64_t(calls));
+    job->finish(r);
+    return job;
   }
   StopReason stop = StopReason::Eos;
   int calls = 0;

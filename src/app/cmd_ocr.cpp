@@ -13,7 +13,7 @@
 #include "app/progress.h"
 #include "core/error.h"
 #include "engine/document.h"
-#include "engine/ocr_engine.h"
+#include "engine/engine.h"
 #include "io/model_locator.h"
 #include "text/prompt.h"
 #include "text/stream_filter.h"
@@ -69,7 +69,6 @@ OcrRequest make_request(const OcrArgs& a) {
   if (a.ngram_window >= 0) g.ngram.window = a.ngram_window;
   g.ngram.enabled = !a.no_ngram;
   NgramGuard check(g.ngram);  // validates the numbers now, not after the model has loaded
-  g.kv_precision = a.kv_f32 ? KvPrecision::F32 : KvPrecision::BF16;
   g.sampling.temperature = a.temperature;
   g.sampling.top_p = a.top_p;
   g.sampling.seed = a.seed;
@@ -77,7 +76,7 @@ OcrRequest make_request(const OcrArgs& a) {
 }
 
 // One image, text to stdout as it is generated (or the ids as JSON).
-int run_single(OcrEngine& engine, const OcrArgs& a, const OcrRequest& request) {
+int run_single(Engine& engine, const OcrArgs& a, const OcrRequest& request) {
   const Image page = load_image(a.inputs.front());
   GroundingStreamFilter filter;
   auto on_text = [&](std::string_view piece) {
@@ -122,7 +121,11 @@ int run_ocr(const OcrArgs& a) {
   if (!a.pages.empty() && single) fail("--pages applies to PDF inputs");
 
   install_signal_handlers();
-  OcrEngine engine({resolve_model_dir(a.model), a.threads});
+  EngineOptions eo;
+  eo.model_dir = resolve_model_dir(a.model);
+  eo.threads = a.threads;
+  eo.kv_precision = a.kv_f32 ? KvPrecision::F32 : KvPrecision::BF16;
+  Engine engine(eo);
   if (single) return run_single(engine, a, request);
 
   BatchOptions options;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/ocr_engine.h"
+#include "engine/request.h"
 
 namespace dsocr {
 
