@@ -13,6 +13,7 @@ PACKAGES=(
   libcpp-httplib-dev libcurl4-openssl-dev
   libfreetype-dev libharfbuzz-dev fonts-dejavu-core   # labels on annotated pages
   libgtest-dev libbenchmark-dev
+  libpugixml-dev poppler-utils qpdf   # tests: read back hOCR/ALTO (XML parser), check searchable PDFs
 )
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
