@@ -2,7 +2,25 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include "core/error.h"
+
 namespace dsocr::app {
+
+// Exit codes of every command.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;      // an input, a page or an output failed (reported on stderr)
+inline constexpr int kExitUsage = 2;        // bad options or arguments
+inline constexpr int kExitInterrupted = 130;
+inline constexpr const char* kExitCodesHelp =
+    "Exit codes: 0 done; 1 an input, page or output failed (each reported on stderr, the rest is done);\n"
+    "2 usage error (bad option or argument); 130 interrupted (SIGINT/SIGTERM: finished pages are kept,\n"
+    "--resume continues).";
+
+// An error in the options or arguments: exit code 2.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
 
 void add_info_command(CLI::App& app);             // cmd_info.cpp
 void add_synth_checkpoint_command(CLI::App& app); // cmd_synth.cpp

@@ -1,8 +1,10 @@
 // dsocr: DeepSeek-OCR as one native binary. Subcommands are registered from cmd_*.cpp.
+#include <csignal>
 #include <cstdio>
 
 #include "app/commands.h"
 #include "core/error.h"
+#include "core/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -13,19 +15,28 @@ int main(int argc, char** argv) {
       "  dsocr info ~/models/DeepSeek-OCR\n"
       "  dsocr encode --model DIR --mode base page.png --dump feats.safetensors"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "dsocr 0.1.0");
+  // Usage errors are one line, like every other error.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) { return "dsocr: error: " + std::string(e.what()) + "\n"; });
+  app.set_version_flag("--version", std::string("dsocr ") + dsocr::kVersion);
   dsocr::app::add_info_command(app);
   dsocr::app::add_synth_checkpoint_command(app);
   dsocr::app::add_tokenize_commands(app);
   dsocr::app::add_encode_command(app);
   dsocr::app::add_ocr_command(app);
   dsocr::app::add_pull_command(app);
+  app.footer(dsocr::app::kExitCodesHelp);
+  // A closed pipe is a write error to report (and exit non-zero), not a silent death by SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {
     return e.get_exit_code();  // a command that already reported its failures
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int rc = app.exit(e);  // prints the help, the version or the parser's message
+    return rc == 0 ? 0 : dsocr::app::kExitUsage;
+  } catch (const dsocr::app::UsageError& e) {
+    std::fprintf(stderr, "dsocr: error: %s\n", e.what());
+    return dsocr::app::kExitUsage;
   } catch (const dsocr::Error& e) {
     std::fprintf(stderr, "dsocr: error: %s\n", e.what());
     return 1;

@@ -13,6 +13,13 @@ class Error : public std::runtime_error {
   explicit Error(std::string message) : std::runtime_error(std::move(message)) {}
 };
 
+// Writing an output failed in a way no other document can avoid (disk full, read-only file system,
+// I/O error): a batch stops at once instead of failing every remaining document the same way.
+class OutputError : public Error {
+ public:
+  using Error::Error;
+};
+
 // fail("{}: header length {} exceeds file size {}", path, n, size)
 template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {

@@ -1,15 +1,28 @@
 #include "engine/document.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <filesystem>
-#include <set>
-
-#include <nlohmann/json.hpp>
+#include <iostream>
+#include <iterator>
+#include <list>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <thread>
 
 #include "core/error.h"
+#include "core/sha256.h"
+#include "core/version.h"
 #include "engine/annotate.h"
+#include "engine/journal.h"
 #include "io/files.h"
+#include "io/layout_formats.h"
 #include "io/pdf.h"
 #include "io/pdf_writer.h"
 #include "text/grounding.h"
@@ -20,7 +33,7 @@ namespace dsocr {
 
 namespace {
 
-const std::set<std::string> kImageExtensions = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"};
+const std::set<std::string> kImageExtensions = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"};
 
 std::string lower_extension(const fs::path& p) {
   std::string e = p.extension().string();
@@ -28,13 +41,35 @@ std::string lower_extension(const fs::path& p) {
   return e;
 }
 
-std::string stem_of(const fs::path& p) { return (p.parent_path() / p.stem()).string(); }
+bool looks_like_pdf(std::string_view bytes) { return bytes.substr(0, 5) == "%PDF-"; }
+
+// Is `p` inside (or equal to) the folder `dir`? Both made absolute and normalised.
+bool inside(const fs::path& p, const fs::path& dir) {
+  if (dir.empty()) return false;
+  std::error_code ec;
+  const fs::path a = fs::weakly_canonical(fs::absolute(p, ec), ec), d = fs::weakly_canonical(fs::absolute(dir, ec), ec);
+  auto ai = a.begin(), di = d.begin();
+  for (; di != d.end(); ++ai, ++di)
+    if (ai == a.end() || *ai != *di) return false;
+  return true;
+}
 
 }  // namespace
 
-std::vector<InputDocument> collect_inputs(const std::vector<std::string>& paths, std::vector<std::string>* missing) {
+std::vector<InputDocument> collect_inputs(const std::vector<std::string>& paths, std::vector<std::string>* missing,
+                                          const std::string& exclude) {
   std::vector<InputDocument> out;
   for (const std::string& path : paths) {
+    if (path == "-") {
+      InputDocument d;
+      d.path = "-";
+      d.name = "stdin";
+      d.stdin_bytes.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      if (d.stdin_bytes.empty()) fail("-: standard input is empty");
+      d.is_pdf = looks_like_pdf(d.stdin_bytes);
+      out.push_back(std::move(d));
+      continue;
+    }
     std::error_code ec;
     const fs::path p(path);
     if (fs::is_directory(p, ec)) {
@@ -42,26 +77,39 @@ std::vector<InputDocument> collect_inputs(const std::vector<std::string>& paths,
       for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
            it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (ec) break;
+        if (it->is_directory(ec) && inside(it->path(), exclude)) {
+          it.disable_recursion_pending();  // the output folder: its files are outputs, not inputs
+          continue;
+        }
         if (!it->is_regular_file(ec)) continue;
         const std::string e = lower_extension(it->path());
         if (kImageExtensions.count(e) || e == ".pdf") files.push_back(it->path());
       }
       std::sort(files.begin(), files.end());
       for (const fs::path& f : files)
-        out.push_back({f.string(), stem_of(fs::relative(f, p, ec)), lower_extension(f) == ".pdf"});
+        out.push_back({f.string(), fs::relative(f, p, ec).string(), lower_extension(f) == ".pdf", {}});
     } else if (fs::exists(p, ec)) {
-      out.push_back({path, p.stem().string(), lower_extension(p) == ".pdf"});
+      out.push_back({path, p.filename().string(), lower_extension(p) == ".pdf", {}});
     } else if (missing) {
       missing->push_back(path);
     }
   }
-  // Two inputs with the same output name would overwrite each other: number the later ones.
-  std::set<std::string> used;
+  // The same file given twice is read once; two files that would share outputs are an error.
+  std::map<std::string, std::string> owner;
+  std::set<std::string> seen;
+  std::vector<InputDocument> unique;
   for (InputDocument& d : out) {
-    std::string name = d.name;
-    for (int k = 2; used.count(name); ++k) name = d.name + "_" + std::to_string(k);
-    used.insert(name);
-    d.name = name;
+    std::error_code ec;
+    const std::string canonical = d.path == "-" ? "-" : fs::weakly_canonical(fs::absolute(d.path, ec), ec).string();
+    if (!seen.insert(canonical).second) continue;
+    unique.push_back(std::move(d));
+  }
+  out = std::move(unique);
+  for (const InputDocument& d : out) {
+    auto [it, fresh] = owner.emplace(d.name, d.path);
+    if (!fresh)
+      fail("{} and {} would both write {}.*: give their folder instead, or run them separately", it->second, d.path,
+           d.name);
   }
   return out;
 }
@@ -94,215 +142,622 @@ std::vector<int> parse_page_ranges(const std::string& spec) {
   return {pages.begin(), pages.end()};
 }
 
+std::set<OutputFormat> parse_formats(const std::string& list) {
+  static const std::map<std::string, OutputFormat> names = {
+      {"md", OutputFormat::Markdown}, {"json", OutputFormat::Json}, {"jsonl", OutputFormat::Jsonl},
+      {"hocr", OutputFormat::Hocr},   {"alto", OutputFormat::Alto}, {"pdf", OutputFormat::Pdf}};
+  std::set<OutputFormat> out;
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    const size_t comma = std::min(list.find(',', pos), list.size());
+    const std::string name = list.substr(pos, comma - pos);
+    auto it = names.find(name);
+    if (it == names.end()) fail("--format: unknown format '{}' (md, json, jsonl, hocr, alto, pdf)", name);
+    out.insert(it->second);
+    pos = comma + 1;
+  }
+  return out;
+}
+
+int remove_orphan_temp_files(const std::string& dir) {
+  static const std::regex temp_name(R"(.*\.tmp[0-9a-f]{16}$)");
+  int removed = 0;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return 0;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (it->is_regular_file(ec) && std::regex_match(it->path().filename().string(), temp_name))
+      removed += fs::remove(it->path(), ec) ? 1 : 0;
+  }
+  return removed;
+}
+
+// ---- the runner ------------------------------------------------------------------------------------------
+
+struct BatchRunner::Document {
+  const InputDocument* input = nullptr;
+  OcrRequest request;               // the batch's, with the PDF guard for PDF pages
+  std::vector<int> pages;           // every page wanted, 1-based, ascending
+  std::vector<int> to_run;          // the pages this run computes
+  json identity;
+  std::unique_ptr<Journal> journal;
+  std::map<int, json> records;      // page -> its record (reused and new)
+  std::string error;                // the document could not be opened / its options do not fit
+  bool usage_error = false;
+  bool submitted_all = false;       // the producer is done with it
+  bool finished = false;
+  int outstanding = 0;              // pages of to_run not yet recorded
+};
+
+struct BatchRunner::Pending {
+  Document* doc;
+  int page;
+  Image image;                      // kept for the crops
+  std::shared_ptr<PageJob> job;     // null when the page could not be rendered
+  std::string error;
+  std::atomic<int> pieces{0};
+};
+
+namespace {
+
+std::string paths_join(const std::string& out, const std::string& rel) { return (fs::path(out) / rel).string(); }
+
+json block_json(const Block& b, int width, int height) {
+  json bj;
+  bj["label"] = b.label;
+  auto boxes = json::array(), raw_boxes = json::array();
+  for (const Box& box : b.boxes) {
+    const PixelBox px = to_pixels(box, width, height);
+    boxes.push_back(json::array({px.x1, px.y1, px.x2, px.y2}));
+    raw_boxes.push_back(json::array({box.x1, box.y1, box.x2, box.y2}));
+  }
+  bj["boxes"] = boxes;
+  bj["boxes_999"] = raw_boxes;
+  bj["text"] = b.text;
+  if (b.malformed) bj["problem"] = b.problem;
+  return bj;
+}
+
+std::unique_ptr<PdfDocument> open_pdf(const InputDocument& in) {
+  return in.path == "-" ? std::make_unique<PdfDocument>(in.stdin_bytes, "-") : std::make_unique<PdfDocument>(in.path);
+}
+
+PostprocessOptions postprocess_options(const InputDocument& doc, int page) {
+  return doc.is_pdf ? PostprocessOptions::pdf_page(page - 1) : PostprocessOptions::image();
+}
+
+// The identity of the source file: its absolute path, size and modification time (stdin: a hash).
+json source_identity(const InputDocument& doc) {
+  json s;
+  if (doc.path == "-") {
+    s["stdin_sha256"] = sha256_hex(doc.stdin_bytes);
+    return s;
+  }
+  std::error_code ec;
+  s["path"] = fs::absolute(doc.path, ec).string();
+  struct stat st {};
+  if (::stat(doc.path.c_str(), &st) == 0) {
+    s["size"] = int64_t(st.st_size);
+    s["mtime_ns"] = int64_t(st.st_mtim.tv_sec) * 1000000000 + int64_t(st.st_mtim.tv_nsec);
+  }
+  return s;
+}
+
+json generation_identity(const OcrRequest& r, const BatchOptions& o, bool pdf) {
+  json id;
+  id["model"] = o.model_identity;
+  id["mode"] = mode_name(r.mode);
+  if (r.mode == Mode::Gundam || r.mode == Mode::GundamMaster) id["max_tiles"] = r.max_tiles;
+  id["prompt"] = r.prompt;
+  if (pdf) id["dpi"] = o.dpi;
+  const GenerationOptions& g = r.generation;
+  id["max_tokens"] = g.max_new_tokens;
+  id["context_limit"] = g.context_limit;
+  id["ngram"] = g.ngram.enabled ? json{{"size", g.ngram.ngram_size}, {"window", g.ngram.window}, {"whitelist", g.ngram.whitelist}}
+                                : json("off");
+  id["sampling"] = g.sampling.temperature > 0
+                       ? json{{"temperature", g.sampling.temperature}, {"top_p", g.sampling.top_p}, {"seed", g.sampling.seed}}
+                       : json("greedy");
+  return id;
+}
+
+}  // namespace
+
+class BatchRunner::Impl {
+ public:
+  Impl(BatchRunner& r) : r_(r), o_(r.options_), observer_(r.observer_) {}
+
+  BatchSummary run(const std::vector<InputDocument>& inputs);
+
+ private:
+  bool cancelled() const { return r_.cancel_ && r_.cancel_->load(); }
+  bool stdout_mode() const { return o_.out_dir == "-"; }
+  std::string journal_path(const Document& d) const { return paths_join(o_.out_dir, ".dsocr/" + d.input->name + ".journal.jsonl"); }
+  std::string output(const Document& d, const std::string& suffix) const { return paths_join(o_.out_dir, d.input->name + suffix); }
+
+  void plan(Document& d);
+  void produce();
+  Image load_page(const Document& d, int page, std::unique_ptr<PdfDocument>& pdf) const;
+  json page_record(Pending& p, const OcrResult& r);
+  void handle(Pending& p);
+  void finish_document(Document& d);
+  void write_outputs(Document& d, const std::vector<json>& pages);
+
+  BatchRunner& r_;
+  const BatchOptions& o_;
+  BatchObserver& observer_;
+  std::vector<Document> docs_;
+  BatchSummary summary_;
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::list<std::unique_ptr<Pending>> pending_;  // submitted, not yet handled, in submission order
+  int in_flight_ = 0;
+  bool producer_done_ = false;
+  bool stop_producer_ = false;
+};
+
 BatchRunner::BatchRunner(PageRecognizer& recognizer, BatchOptions options, BatchObserver& observer,
                          const std::atomic<bool>* cancel)
     : recognizer_(recognizer), options_(std::move(options)), observer_(observer), cancel_(cancel) {}
 
-bool BatchRunner::document_complete(const InputDocument& doc) const {
-  const fs::path json = fs::path(options_.out_dir) / (doc.name + ".json");
-  std::error_code ec;
-  if (!fs::exists(json, ec)) return false;
-  try {
-    const auto j = nlohmann::json::parse(read_file_text(json.string()));
-    return j.value("complete", false) && fs::exists(fs::path(options_.out_dir) / (doc.name + ".md"), ec);
-  } catch (const std::exception&) {
-    return false;  // unreadable: redo it
-  }
-}
-
 BatchSummary BatchRunner::run(const std::vector<InputDocument>& documents) {
-  const auto t0 = std::chrono::steady_clock::now();
-  BatchSummary summary;
-  summary.documents = int(documents.size());
-
-  // Page counts first, so progress can show a total; unreadable PDFs fail here.
-  std::vector<int> page_counts(documents.size(), 1);
-  std::vector<std::string> open_errors(documents.size());
-  int total_pages = 0;
-  for (size_t i = 0; i < documents.size(); ++i) {
-    if (!documents[i].is_pdf) {
-      total_pages += 1;
-      continue;
-    }
-    try {
-      PdfDocument pdf(documents[i].path);
-      int n = pdf.page_count();
-      if (!options_.pages.empty())
-        n = int(std::count_if(options_.pages.begin(), options_.pages.end(), [&](int p) { return p <= pdf.page_count(); }));
-      page_counts[i] = n;
-      total_pages += n;
-    } catch (const Error& e) {
-      open_errors[i] = e.what();
-      page_counts[i] = 0;
-    }
-  }
-  observer_.on_start(int(documents.size()), total_pages);
-
-  for (size_t i = 0; i < documents.size() && !cancelled(); ++i) {
-    const InputDocument& doc = documents[i];
-    if (!open_errors[i].empty()) {
-      observer_.on_failure(doc.path, open_errors[i]);
-      ++summary.documents_failed;
-      continue;
-    }
-    if (options_.resume && document_complete(doc)) {
-      observer_.on_skipped(doc, "already done (--resume)");
-      ++summary.documents_skipped;
-      continue;
-    }
-    try {
-      run_document(doc, page_counts[i], summary);
-    } catch (const Error& e) {
-      observer_.on_failure(doc.path, e.what());
-      ++summary.documents_failed;
-    }
-  }
-  summary.cancelled = cancelled();
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return summary;
+  Impl impl(*this);
+  return impl.run(documents);
 }
 
-void BatchRunner::run_document(const InputDocument& doc, int pages, BatchSummary& summary) {
-  const fs::path out(options_.out_dir);
-  const fs::path md_path = out / (doc.name + ".md");
-  const fs::path base_dir = md_path.parent_path();
-  const std::string stem = fs::path(doc.name).filename().string();
-  const std::string crops_rel = "images/" + stem;  // links are relative to NAME.md
-
-  std::unique_ptr<PdfDocument> pdf;
-  std::vector<int> page_numbers;  // 1-based
-  if (doc.is_pdf) {
-    pdf = std::make_unique<PdfDocument>(doc.path);
-    for (int p = 1; p <= pdf->page_count(); ++p)
-      if (options_.pages.empty() || std::binary_search(options_.pages.begin(), options_.pages.end(), p))
-        page_numbers.push_back(p);
-    if (page_numbers.empty()) fail("{}: none of the requested --pages exist ({} pages)", doc.path, pdf->page_count());
-  } else {
-    page_numbers.push_back(1);
-  }
-  observer_.on_document(doc, pages);
-
-  OcrRequest request = options_.request;
-  if (doc.is_pdf && options_.pdf_ngram) request.generation.ngram = *options_.pdf_ngram;
-
-  nlohmann::ordered_json j;
-  j["source"] = doc.path;
-  j["mode"] = mode_name(request.mode);
-  if (request.mode == Mode::Gundam || request.mode == Mode::GundamMaster) j["max_tiles"] = request.max_tiles;
-  j["prompt"] = request.prompt;
-  if (doc.is_pdf) j["dpi"] = options_.dpi;
-  j["pages"] = nlohmann::ordered_json::array();
-
-  std::vector<std::string> markdown_pages, raw_pages;
-  // Annotated pages stream into the PDF one at a time (bounded memory for long documents).
-  std::unique_ptr<ImagePdfWriter> boxes_pdf;
-  if (options_.boxes && doc.is_pdf)
-    boxes_pdf = std::make_unique<ImagePdfWriter>((out / (doc.name + ".boxes.pdf")).string(), 95, options_.dpi);
-  Image boxes_png;
-  int failed = 0, truncated = 0;
-
-  for (int page_number : page_numbers) {
-    if (cancelled()) return;  // the interrupted document is not written
-    const std::string what = doc.is_pdf ? fmt::format("{} page {}", doc.path, page_number) : doc.path;
-    nlohmann::ordered_json pj;
-    pj["page"] = page_number;
-    Image page;
-    try {
-      page = doc.is_pdf ? pdf->render_page(page_number - 1, options_.dpi) : load_image(doc.path);
-    } catch (const Error& e) {
-      if (!doc.is_pdf) throw;  // a single image that cannot be read fails the document
-      observer_.on_failure(what, e.what());
-      pj["error"] = e.what();
-      j["pages"].push_back(pj);
-      ++failed;
-      ++summary.pages_failed;
-      markdown_pages.push_back("");
-      raw_pages.push_back("");
-      continue;
-    }
-    int pieces = 0;
-    OcrResult r = recognizer_.run(page, request, [&](std::string_view) {
-      observer_.on_page_progress(doc, page_number, ++pieces);
-      return !cancelled();
-    });
-    if (r.stop == StopReason::Cancelled) return;
-
-    const PostprocessOptions popt =
-        doc.is_pdf ? PostprocessOptions::pdf_page(page_number - 1) : PostprocessOptions::image();
-    PostprocessResult post = postprocess(r.text, page.width, page.height, popt);
-    // Crops live in images/STEM/ so that documents sharing an output folder never collide.
-    std::string markdown = post.markdown;
-    for (ImageRegion& region : post.images) {
-      const std::string old_link = region.link;
-      region.link = crops_rel + "/" + fs::path(old_link).filename().string();
-      for (size_t at = 0; (at = markdown.find("](" + old_link + ")", at)) != std::string::npos;)
-        markdown.replace(at + 2, old_link.size(), region.link), at += region.link.size();
-      // Crops are written as pages finish (bounded memory); the document's texts come last.
-      save_jpeg(crop(page, region.box.x1, region.box.y1, region.box.x2, region.box.y2),
-                (base_dir / region.link).string());
-    }
-    for (const std::string& w : post.warnings) observer_.on_warning(what, w);
-
-    pj["width"] = page.width;
-    pj["height"] = page.height;
-    pj["stop_reason"] = stop_reason_name(r.stop);
-    pj["truncated"] = r.truncated();
-    pj["prompt_tokens"] = r.prompt_tokens;
-    pj["image_tokens"] = r.image_tokens;
-    pj["generated_tokens"] = r.tokens.size();
-    pj["tile_grid"] = {r.grid.cols, r.grid.rows};
-    pj["seconds"] = {{"preprocess", r.timings.preprocess}, {"encode", r.timings.encode},
-                     {"prefill", r.timings.prefill}, {"decode", r.timings.decode}};
-    auto blocks = nlohmann::ordered_json::array();
-    for (const Block& b : post.blocks) {
-      nlohmann::ordered_json bj;
-      bj["label"] = b.label;
-      auto boxes = nlohmann::ordered_json::array(), raw_boxes = nlohmann::ordered_json::array();
-      for (const Box& box : b.boxes) {
-        const PixelBox px = to_pixels(box, page.width, page.height);
-        boxes.push_back(nlohmann::ordered_json::array({px.x1, px.y1, px.x2, px.y2}));
-        raw_boxes.push_back(nlohmann::ordered_json::array({box.x1, box.y1, box.x2, box.y2}));
+// Which pages a document needs, and which of them a previous run already made (--resume).
+void BatchRunner::Impl::plan(Document& d) {
+  const InputDocument& in = *d.input;
+  d.request = o_.request;
+  if (in.is_pdf && o_.pdf_ngram) d.request.generation.ngram = *o_.pdf_ngram;
+  int page_count = 1;
+  if (in.is_pdf) page_count = open_pdf(in)->page_count();
+  if (in.is_pdf && !o_.pages.empty()) {
+    for (int p : o_.pages)
+      if (p > page_count) {
+        d.usage_error = true;
+        fail("--pages {}: {} has {} page(s)", p, in.path, page_count);
       }
-      bj["boxes"] = boxes;
-      bj["boxes_999"] = raw_boxes;
-      bj["text"] = b.text;
-      if (b.malformed) bj["problem"] = b.problem;
-      blocks.push_back(bj);
-    }
-    pj["blocks"] = blocks;
-    auto images = nlohmann::ordered_json::array();
-    for (const ImageRegion& region : post.images)
-      images.push_back({{"file", region.link},
-                        {"box", nlohmann::ordered_json::array({region.box.x1, region.box.y1, region.box.x2, region.box.y2})}});
-    pj["images"] = images;
-    if (!post.warnings.empty()) pj["warnings"] = post.warnings;
-    j["pages"].push_back(pj);
+    d.pages = o_.pages;
+  } else {
+    for (int p = 1; p <= page_count; ++p) d.pages.push_back(p);
+  }
+  d.identity = json{{"source", source_identity(in)}, {"generation", generation_identity(d.request, o_, in.is_pdf)}};
+  if (stdout_mode()) {
+    d.to_run = d.pages;
+    return;
+  }
 
+  std::map<int, json> reusable;
+  if (o_.resume) {
+    // The finished document, then the journal of an interrupted run.
+    const std::string done_path = output(d, ".json");
+    std::error_code ec;
+    if (fs::exists(done_path, ec)) {
+      try {
+        const json j = json::parse(read_file_text(done_path));
+        if (j.contains("identity") && j["identity"] == d.identity) {
+          for (const json& p : j["pages"]) reusable[p["page"].get<int>()] = p;
+        } else {
+          observer_.on_info(in.path, "redoing: the previous results were made differently (" +
+                                         identity_difference(j.value("identity", json::object()), d.identity) + ")");
+        }
+      } catch (const std::exception&) {
+        observer_.on_info(in.path, "redoing: " + done_path + " is unreadable");
+      }
+    }
+    json jid;
+    std::map<int, json> jpages;
+    if (Journal::read(journal_path(d), &jid, &jpages)) {
+      if (jid == d.identity) {
+        for (auto& [n, p] : jpages) reusable[n] = p;
+      } else {
+        observer_.on_info(in.path, "not resuming the interrupted run: it was made differently (" +
+                                       identity_difference(jid, d.identity) + ")");
+      }
+    }
+  }
+  for (int p : d.pages) {
+    auto it = reusable.find(p);
+    const bool failed_before = it != reusable.end() && it->second.value("status", "done") != "done";
+    if (it == reusable.end() || (failed_before && o_.retry_failed)) {
+      d.to_run.push_back(p);
+    } else {
+      d.records[p] = it->second;
+      ++summary_.pages_reused;
+    }
+  }
+}
+
+Image BatchRunner::Impl::load_page(const Document& d, int page, std::unique_ptr<PdfDocument>& pdf) const {
+  const InputDocument& in = *d.input;
+  if (in.is_pdf) {
+    if (!pdf) pdf = open_pdf(in);
+    return pdf->render_page(page - 1, o_.dpi);
+  }
+  if (in.path == "-")
+    return decode_image(reinterpret_cast<const uint8_t*>(in.stdin_bytes.data()), in.stdin_bytes.size(), "-");
+  return load_image(in.path);
+}
+
+// The producer: renders or loads pages in document order and submits them, keeping at most
+// `parallel` pages (plus two being rendered ahead) in flight.
+void BatchRunner::Impl::produce() {
+  const int slots = std::max(1, o_.parallel) + 2;
+  for (Document& d : docs_) {
+    std::unique_ptr<PdfDocument> pdf;
+    for (int page : d.to_run) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return stop_producer_ || in_flight_ < slots; });
+        if (stop_producer_) break;
+        ++in_flight_;
+      }
+      auto p = std::make_unique<Pending>();
+      p->doc = &d;
+      p->page = page;
+      try {
+        p->image = load_page(d, page, pdf);
+        Pending* raw = p.get();
+        const std::atomic<bool>* cancel = r_.cancel_;
+        p->job = r_.recognizer_.submit(p->image, d.request, [raw, cancel](std::string_view) {
+          ++raw->pieces;
+          return !(cancel && cancel->load());
+        });
+      } catch (const std::exception& e) {
+        p->error = e.what();
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        pending_.push_back(std::move(p));
+      }
+      cv_.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    d.submitted_all = true;
+    if (stop_producer_) break;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  producer_done_ = true;
+  cv_.notify_all();
+}
+
+json BatchRunner::Impl::page_record(Pending& p, const OcrResult& r) {
+  const InputDocument& in = *p.doc->input;
+  const std::string what = in.is_pdf ? fmt::format("{} page {}", in.path, p.page) : in.path;
+  json pj;
+  pj["page"] = p.page;
+  pj["status"] = "done";
+  PostprocessResult post = postprocess(r.text, p.image.width, p.image.height, postprocess_options(in, p.page));
+  // Crops live in images/NAME/ so that documents sharing an output folder never collide; links are
+  // relative to NAME.md.
+  const std::string crops_rel = "images/" + fs::path(in.name).filename().string();
+  const fs::path base_dir = fs::path(o_.out_dir) / fs::path(in.name).parent_path();
+  std::string markdown = post.markdown;
+  for (ImageRegion& region : post.images) {
+    const std::string old_link = region.link;
+    region.link = crops_rel + "/" + fs::path(old_link).filename().string();
+    for (size_t at = 0; (at = markdown.find("](" + old_link + ")", at)) != std::string::npos;)
+      markdown.replace(at + 2, old_link.size(), region.link), at += region.link.size();
+    if (!stdout_mode())
+      save_jpeg(crop(p.image, region.box.x1, region.box.y1, region.box.x2, region.box.y2), (base_dir / region.link).string());
+  }
+  for (const std::string& w : post.warnings) observer_.on_warning(what, w);
+  pj["width"] = p.image.width;
+  pj["height"] = p.image.height;
+  pj["stop_reason"] = stop_reason_name(r.stop);
+  pj["truncated"] = r.truncated();
+  pj["prompt_tokens"] = r.prompt_tokens;
+  pj["image_tokens"] = r.image_tokens;
+  pj["generated_tokens"] = r.tokens.size();
+  pj["tile_grid"] = {r.grid.cols, r.grid.rows};
+  pj["seconds"] = {{"preprocess", r.timings.preprocess}, {"encode", r.timings.encode}, {"queued", r.timings.queued},
+                   {"prefill", r.timings.prefill}, {"decode", r.timings.decode}};
+  if (r.preemptions) pj["preemptions"] = r.preemptions;
+  pj["markdown"] = markdown;
+  pj["raw"] = r.text;
+  auto blocks = json::array();
+  for (const Block& b : post.blocks) blocks.push_back(block_json(b, p.image.width, p.image.height));
+  pj["blocks"] = blocks;
+  auto images = json::array();
+  for (const ImageRegion& region : post.images)
+    images.push_back({{"file", region.link}, {"box", json::array({region.box.x1, region.box.y1, region.box.x2, region.box.y2})}});
+  pj["images"] = images;
+  if (!post.warnings.empty()) pj["warnings"] = post.warnings;
+  return pj;
+}
+
+void BatchRunner::Impl::handle(Pending& p) {
+  Document& d = *p.doc;
+  const InputDocument& in = *d.input;
+  const std::string what = in.is_pdf ? fmt::format("{} page {}", in.path, p.page) : in.path;
+  json record;
+  OcrResult r;
+  if (p.job) r = p.job->wait();
+  if (p.job && r.status == RequestStatus::Cancelled) return;  // interrupted: not recorded, redone next time
+  if (!p.job || r.status != RequestStatus::Ok) {
+    const std::string error = p.job ? r.error : p.error;
+    observer_.on_failure(what, error);
+    ++summary_.pages_failed;
+    if (!in.is_pdf && !p.job) {  // a single image that cannot be read: the document fails, no outputs
+      d.error = error;
+      --d.outstanding;
+      return;
+    }
+    record = {{"page", p.page}, {"status", "failed"}, {"error", error}};
+    if (p.job) record["failure"] = request_status_name(r.status);
+  } else {
+    record = page_record(p, r);
+    ++summary_.pages_done;
+    summary_.generated_tokens += int64_t(r.tokens.size());
     if (r.truncated()) {
-      ++truncated;
-      ++summary.pages_truncated;
+      ++summary_.pages_truncated;
       observer_.on_warning(what, fmt::format("no end of text ({}, {} tokens): page kept and flagged truncated",
                                              stop_reason_name(r.stop), r.tokens.size()));
     }
-    if (boxes_pdf) boxes_pdf->add_page(annotate_page(page, post.blocks));
-    else if (options_.boxes) boxes_png = annotate_page(page, post.blocks);
-    markdown_pages.push_back(std::move(markdown));
-    raw_pages.push_back(r.text);
-    ++summary.pages_done;
-    summary.generated_tokens += int64_t(r.tokens.size());
-    observer_.on_page_done(doc, page_number, r);
+    observer_.on_page_done(in, p.page, r);
+  }
+  if (stdout_mode()) {
+    json line = {{"source", in.path}, {"page", p.page}};
+    for (auto it = record.begin(); it != record.end(); ++it)
+      if (it.key() != "page") line[it.key()] = it.value();
+    const std::string text = dump_json(line) + "\n";
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
+      throw OutputError(fmt::format("stdout: write failed: {}", std::strerror(errno)));
+  } else {
+    d.journal->record(record);
+  }
+  d.records[p.page] = std::move(record);
+  --d.outstanding;
+}
+
+void BatchRunner::Impl::write_outputs(Document& d, const std::vector<json>& pages) {
+  const InputDocument& in = *d.input;
+  const std::set<OutputFormat>& f = o_.formats;
+  std::vector<std::string> markdown, raw;
+  int failed = 0, truncated = 0;
+  for (const json& p : pages) {
+    markdown.push_back(p.value("markdown", ""));
+    raw.push_back(p.value("raw", ""));
+    failed += p.value("status", "done") != "done";
+    truncated += p.value("truncated", false);
+  }
+  if (f.count(OutputFormat::Markdown)) {
+    write_file_atomic(output(d, ".md"), in.is_pdf ? join_pages(markdown) : markdown.front());
+    write_file_atomic(output(d, ".raw.md"), in.is_pdf ? join_pages(raw) : raw.front());
   }
 
-  // Everything for this document is known: the texts, the JSON last (its "complete" flag is what
-  // --resume trusts).
-  if (boxes_pdf && boxes_pdf->page_count() > 0) boxes_pdf->finish();
-  if (!boxes_png.empty()) save_png(boxes_png, (out / (doc.name + ".boxes.png")).string());
-  write_file_atomic(md_path.string(), doc.is_pdf ? join_pages(markdown_pages) : markdown_pages.front());
-  write_file_atomic((out / (doc.name + ".raw.md")).string(), doc.is_pdf ? join_pages(raw_pages) : raw_pages.front());
-  j["summary"] = {{"pages", page_numbers.size()}, {"failed", failed}, {"truncated", truncated}};
-  j["complete"] = failed == 0;  // --resume redoes documents with failed pages
-  write_file_atomic((out / (doc.name + ".json")).string(), j.dump(2) + "\n");
-  if (failed) ++summary.documents_failed; else ++summary.documents_done;
+  // Formats that need the page images render them again, one at a time, in page order.
+  std::vector<std::unique_ptr<LayoutWriter>> layout_writers;
+  LayoutWriterOptions lw;
+  lw.dpi = in.is_pdf ? o_.dpi : 72.0;
+  if (f.count(OutputFormat::Hocr)) layout_writers.push_back(make_layout_writer(LayoutFormat::Hocr, output(d, ".hocr"), lw));
+  if (f.count(OutputFormat::Alto)) layout_writers.push_back(make_layout_writer(LayoutFormat::Alto, output(d, ".alto.xml"), lw));
+  const bool need_pdf = f.count(OutputFormat::Pdf) > 0;
+  if (need_pdf) layout_writers.push_back(make_layout_writer(LayoutFormat::Pdf, output(d, ".pdf"), lw));
+  std::unique_ptr<ImagePdfWriter> boxes_pdf;
+  if (o_.boxes && in.is_pdf) boxes_pdf = std::make_unique<ImagePdfWriter>(output(d, ".boxes.pdf"), 95, o_.dpi);
+  if (!layout_writers.empty() || o_.boxes) {
+    std::unique_ptr<PdfDocument> pdf;
+    for (const json& p : pages) {
+      if (p.value("status", "done") != "done") continue;
+      const int page = p["page"].get<int>();
+      const bool need_image = need_pdf || o_.boxes;
+      const Image image = need_image ? load_page(d, page, pdf) : Image{};
+      const int width = p["width"].get<int>(), height = p["height"].get<int>();
+      const PostprocessResult post = postprocess(p.value("raw", ""), width, height, postprocess_options(in, page));
+      const LayoutPage layout = layout_page_from_blocks(post.blocks, width, height, in.path, page);
+      for (auto& w : layout_writers) w->add_page(layout, image);
+      if (boxes_pdf) boxes_pdf->add_page(annotate_page(image, post.blocks));
+      else if (o_.boxes) save_png(annotate_page(image, post.blocks), output(d, ".boxes.png"));
+    }
+    for (auto& w : layout_writers)
+      if (w->page_count() > 0) w->finish();
+    if (boxes_pdf && boxes_pdf->page_count() > 0) boxes_pdf->finish();
+  }
+
+  if (f.count(OutputFormat::Json)) {
+    json j;
+    j["source"] = in.path;
+    j["dsocr"] = kVersion;
+    j["model"] = {{"name", o_.model_name}, {"identity", o_.model_identity}};
+    j["mode"] = mode_name(d.request.mode);
+    if (d.request.mode == Mode::Gundam || d.request.mode == Mode::GundamMaster) j["max_tiles"] = d.request.max_tiles;
+    j["prompt"] = d.request.prompt;
+    if (in.is_pdf) j["dpi"] = o_.dpi;
+    j["identity"] = d.identity;
+    j["pages"] = pages;
+    j["summary"] = {{"pages", pages.size()}, {"failed", failed}, {"truncated", truncated}};
+    j["complete"] = failed == 0;  // --resume --retry-failed redoes documents with failed pages
+    write_file_atomic(output(d, ".json"), dump_json(j, 2) + "\n");
+  }
+}
+
+void BatchRunner::Impl::finish_document(Document& d) {
+  d.finished = true;
+  if (!d.error.empty()) {
+    ++summary_.documents_failed;
+    if (d.journal) d.journal->remove();
+    return;
+  }
+  std::vector<json> pages;
+  int failed = 0;
+  for (int p : d.pages) {
+    auto it = d.records.find(p);
+    if (it == d.records.end()) return;  // interrupted: the journal keeps what is done
+    failed += it->second.value("status", "done") != "done";
+    pages.push_back(it->second);
+  }
+  if (!stdout_mode()) {
+    write_outputs(d, pages);
+    d.journal->remove();
+  }
+  if (failed) ++summary_.documents_failed;
+  else ++summary_.documents_done;
+}
+
+BatchSummary BatchRunner::Impl::run(const std::vector<InputDocument>& inputs) {
+  const auto t0 = std::chrono::steady_clock::now();
+  summary_.documents = int(inputs.size());
+  if (!stdout_mode()) {
+    std::error_code ec;
+    fs::create_directories(o_.out_dir, ec);
+    // A folder that cannot be written fails now, not after hours of OCR.
+    write_file_atomic(paths_join(o_.out_dir, ".dsocr/write-test"), "ok\n");
+    fs::remove(paths_join(o_.out_dir, ".dsocr/write-test"), ec);
+    if (const int n = remove_orphan_temp_files(o_.out_dir))
+      observer_.on_info(o_.out_dir, fmt::format("removed {} temporary file(s) left by an interrupted run", n));
+  }
+
+  docs_.resize(inputs.size());
+  int total_pages = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Document& d = docs_[i];
+    d.input = &inputs[i];
+    try {
+      plan(d);
+    } catch (const Error& e) {
+      d.error = e.what();
+      continue;
+    }
+    total_pages += int(d.to_run.size());
+  }
+  observer_.on_start(int(inputs.size()), total_pages);
+
+  // Documents with nothing to run, or that cannot run, are settled first.
+  for (Document& d : docs_) {
+    if (!d.error.empty()) {
+      observer_.on_failure(d.input->path, d.error);
+      ++summary_.documents_failed;
+      summary_.usage_errors += d.usage_error;
+      d.finished = true;
+      d.submitted_all = true;
+      continue;
+    }
+    d.outstanding = int(d.to_run.size());
+    if (!stdout_mode()) {
+      try {
+        d.journal = std::make_unique<Journal>(journal_path(d), d.identity);
+        for (const auto& [n, rec] : d.records) d.journal->record(rec);  // reused pages keep their place
+      } catch (const OutputError& e) {
+        summary_.fatal = e.what();
+        break;
+      } catch (const Error& e) {
+        d.error = e.what();
+        observer_.on_failure(d.input->path, d.error);
+        ++summary_.documents_failed;
+        d.finished = d.submitted_all = true;
+        continue;
+      }
+    }
+    if (d.to_run.empty()) {
+      d.submitted_all = true;
+      const int failed = int(std::count_if(d.records.begin(), d.records.end(),
+                                           [](const auto& kv) { return kv.second.value("status", "done") != "done"; }));
+      observer_.on_skipped(*d.input, failed ? fmt::format("already done, {} page(s) failed before (--retry-failed to "
+                                                          "run them again)", failed)
+                                            : std::string("already done (--resume)"));
+      try {
+        d.finished = true;
+        if (!stdout_mode()) {
+          std::vector<json> pages;
+          for (int p : d.pages) pages.push_back(d.records.at(p));
+          write_outputs(d, pages);  // formats asked for now that the first run did not write
+          d.journal->remove();
+        }
+      } catch (const OutputError& e) {
+        summary_.fatal = e.what();
+        break;
+      } catch (const Error& e) {
+        observer_.on_failure(d.input->path, e.what());
+      }
+      if (failed) ++summary_.documents_failed;
+      else ++summary_.documents_skipped;
+    }
+  }
+
+  if (summary_.fatal.empty()) {
+    std::thread producer([this] { produce(); });
+    const Document* announced = nullptr;
+    auto last_progress = std::chrono::steady_clock::now();
+    for (;;) {
+      std::vector<std::unique_ptr<Pending>> ready;
+      bool done = false;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait_for(lock, std::chrono::milliseconds(20));
+        for (auto it = pending_.begin(); it != pending_.end();) {
+          if (!(*it)->job || (*it)->job->done()) {
+            ready.push_back(std::move(*it));
+            it = pending_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        done = producer_done_ && pending_.empty() && ready.empty();
+      }
+      if (cancelled() || !summary_.fatal.empty()) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_producer_ = true;
+        for (auto& p : pending_)
+          if (p->job) p->job->cancel();
+      }
+      for (auto& p : ready) {
+        try {
+          if (announced != p->doc) {
+            announced = p->doc;
+            observer_.on_document(*p->doc->input, int(p->doc->pages.size()));
+          }
+          handle(*p);
+        } catch (const OutputError& e) {
+          summary_.fatal = e.what();
+        } catch (const std::exception& e) {
+          // Recording or post-processing a page failed: the page fails, the batch goes on.
+          observer_.on_failure(p->doc->input->path, e.what());
+          ++summary_.pages_failed;
+          --p->doc->outstanding;
+        }
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          --in_flight_;
+        }
+        cv_.notify_all();
+      }
+      // Documents complete in any order; each is assembled from its records in page order.
+      for (Document& d : docs_) {
+        bool all_submitted;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          all_submitted = d.submitted_all;
+        }
+        if (d.finished || !all_submitted || d.outstanding > 0 || !summary_.fatal.empty() || cancelled()) continue;
+        try {
+          finish_document(d);
+        } catch (const OutputError& e) {
+          summary_.fatal = e.what();
+        } catch (const Error& e) {
+          observer_.on_failure(d.input->path, e.what());
+          ++summary_.documents_failed;
+        }
+      }
+      // Keep the progress display alive with the tokens of the oldest page still running.
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_progress > std::chrono::milliseconds(250)) {
+        last_progress = now;
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!pending_.empty() && pending_.front()->job)
+          observer_.on_page_progress(*pending_.front()->doc->input, pending_.front()->page, pending_.front()->pieces.load());
+      }
+      if (done) break;
+    }
+    producer.join();
+  }
+  if (!summary_.fatal.empty()) observer_.on_failure("batch stopped", summary_.fatal);
+  summary_.cancelled = cancelled();
+  summary_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return summary_;
 }
 
 }  // namespace dsocr

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/sha256.h"
 #include "io/files.h"
 #include "io/model_files.h"
 
@@ -245,6 +246,16 @@ int64_t ParameterCounts::active_per_token(const LmConfig& lm) const {
                                  : 0;
   return lm_attention + lm_dense_mlp + lm_router + lm_shared + lm_norms + lm_head +
          int64_t(moe_layers) * lm.experts_per_token * per_expert;
+}
+
+std::string Checkpoint::identity() const {
+  Sha256 h;
+  h.update(read_file_text((std::filesystem::path(dir_) / "config.json").string()));
+  for (const auto& shard : shards_) {
+    h.update(shard->header_bytes());
+    h.update(std::to_string(shard->file_size()));
+  }
+  return h.finish_hex().substr(0, 16);
 }
 
 size_t Checkpoint::mapped_bytes() const {

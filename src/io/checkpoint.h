@@ -54,6 +54,10 @@ class Checkpoint {
   std::vector<std::string> tensor_names() const;
   const std::vector<std::unique_ptr<SafetensorsFile>>& shards() const { return shards_; }
   size_t mapped_bytes() const;
+  // What the weights are, cheaply: the SHA-256 (16 hex digits) of config.json and of every shard's
+  // header and size. Two directories with the same identity hold the same model (for any practical
+  // purpose: a change of values that keeps every header and size is not seen).
+  std::string identity() const;
   ParameterCounts count_parameters() const;
 
  private:

@@ -14,6 +14,15 @@
 
 namespace dsocr {
 
+namespace {
+// Disk full and similar: an OutputError, which stops a batch; anything else names the file.
+[[noreturn]] void output_failed(const std::string& path, const char* what, int err) {
+  if (err == ENOSPC || err == EDQUOT || err == EROFS || err == EIO)
+    throw OutputError(fmt::format("{}: {}: {}", path, what, std::strerror(err)));
+  fail("{}: {}: {}", path, what, std::strerror(err));
+}
+}  // namespace
+
 std::string read_file_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("{}: cannot open: {}", path, std::strerror(errno));
@@ -42,7 +51,7 @@ AtomicFile::AtomicFile(const std::string& path) : path_(path) {
       break;
     }
   }
-  if (!file_) fail("{}: cannot create file: {}", path, std::strerror(errno));
+  if (!file_) output_failed(path, "cannot create file", errno);
 }
 
 AtomicFile::~AtomicFile() {
@@ -52,15 +61,14 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::write(std::string_view bytes) {
   if (!file_) fail("{}: already closed", path_);
-  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
-    fail("{}: write failed (disk full?): {}", path_, std::strerror(errno));
+  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) output_failed(path_, "write failed", errno);
 }
 
 void AtomicFile::commit() {
   const bool flushed = std::fflush(file_) == 0 && !std::ferror(file_);
   const bool closed = std::fclose(file_) == 0;
   file_ = nullptr;
-  if (!flushed || !closed) fail("{}: write failed (disk full?): {}", path_, std::strerror(errno));
+  if (!flushed || !closed) output_failed(path_, "write failed", errno);
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
     fail("{}: cannot move into place: {}", path_, std::strerror(errno));
   committed_ = true;

@@ -9,13 +9,11 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/version.h"
 #include "io/files.h"
 #include "io/layout_formats_internal.h"
 #include "text/utf8.h"
 
-#ifndef DSOCR_VERSION
-#define DSOCR_VERSION "unknown"
-#endif
 
 namespace dsocr {
 
@@ -153,7 +151,7 @@ LinePlacement place_line(const LayoutLine& line) {
 }
 
 std::string software_version(const LayoutWriterOptions& options) {
-  return options.software_version.empty() ? std::string(DSOCR_VERSION) : options.software_version;
+  return options.software_version.empty() ? std::string(kVersion) : options.software_version;
 }
 
 }  // namespace layout_detail

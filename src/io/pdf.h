@@ -12,6 +12,8 @@ bool pdf_supported();  // false when built without poppler
 class PdfDocument {
  public:
   explicit PdfDocument(const std::string& path);  // throws Error (broken, encrypted, no PDF support)
+  // A PDF held in memory (e.g. read from stdin); `what` names it in errors.
+  PdfDocument(std::string bytes, const std::string& what);
   ~PdfDocument();
   int page_count() const;
   Image render_page(int index, double dpi) const;  // index from 0; RGB

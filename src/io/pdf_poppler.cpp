@@ -1,6 +1,7 @@
 // PDF pages rasterised in-process with poppler-cpp (GPL: only built with DSOCR_WITH_PDF).
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include <poppler-document.h>
 #include <poppler-global.h>
@@ -23,16 +24,28 @@ void quiet_poppler(const std::string&, void*) {}
 bool pdf_supported() { return true; }
 
 struct PdfDocument::Impl {
+  std::string bytes;  // an in-memory PDF: poppler reads from it for the document's lifetime
   std::unique_ptr<poppler::document> doc;
+  void check(const std::string& what) const {
+    if (!doc) fail("{}: not a readable PDF (damaged or not a PDF)", what);
+    if (doc->is_locked()) fail("{}: the PDF is encrypted (password protected)", what);
+    if (doc->pages() <= 0) fail("{}: the PDF has no pages", what);
+  }
 };
 
 PdfDocument::PdfDocument(const std::string& path) : impl_(std::make_unique<Impl>()), path_(path) {
   poppler::set_debug_error_function(quiet_poppler, nullptr);
   if (!std::filesystem::is_regular_file(path)) fail("{}: no such file", path);
   impl_->doc.reset(poppler::document::load_from_file(path));
-  if (!impl_->doc) fail("{}: not a readable PDF (damaged or not a PDF)", path);
-  if (impl_->doc->is_locked()) fail("{}: the PDF is encrypted (password protected)", path);
-  if (impl_->doc->pages() <= 0) fail("{}: the PDF has no pages", path);
+  impl_->check(path);
+}
+
+PdfDocument::PdfDocument(std::string bytes, const std::string& what) : impl_(std::make_unique<Impl>()), path_(what) {
+  poppler::set_debug_error_function(quiet_poppler, nullptr);
+  if (bytes.size() > size_t(std::numeric_limits<int>::max())) fail("{}: the PDF is too large to read from memory", what);
+  impl_->bytes = std::move(bytes);
+  impl_->doc.reset(poppler::document::load_from_raw_data(impl_->bytes.data(), int(impl_->bytes.size())));
+  impl_->check(what);
 }
 
 PdfDocument::~PdfDocument() = default;

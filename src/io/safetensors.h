@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/dtype.h"
@@ -54,6 +55,11 @@ class SafetensorsFile {
   bool has(const std::string& name) const { return header_.tensors.count(name) != 0; }
   TensorView get(const std::string& name) const;  // throws naming the tensor and the file
   std::vector<std::string> names() const;
+  // The file's header (length prefix and JSON) as stored, and the file size: its identity, cheaply.
+  std::string_view header_bytes() const {
+    return {reinterpret_cast<const char*>(file_.data()), size_t(header_.data_start)};
+  }
+  size_t file_size() const { return file_.size(); }
 
  private:
   MappedFile file_;

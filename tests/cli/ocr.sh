@@ -40,17 +40,33 @@ expect_error() {  # expect_error PATTERN ARGS...
   grep -q -- "$pattern" <<<"$err" || { echo "expected '$pattern', got: $err"; exit 1; }
   [ "$(wc -l <<<"$err")" -eq 1 ] || { echo "error is not one line: $err"; exit 1; }
 }
-expect_error "must contain <image>" ocr --model "$MODEL" --prompt "Free OCR." "$DOC"
-expect_error "unknown mode 'huge'" ocr --model "$MODEL" --mode huge "$DOC"
-expect_error "max tiles must be between 2 and 9" ocr --model "$MODEL" --max-tiles 12 "$DOC"
+# Nonsense options are usage errors: exit code 2, one line.
+expect_usage() {  # expect_usage PATTERN ARGS...
+  local pattern=$1; shift
+  set +e; err=$("$BIN" "$@" 2>&1 >/dev/null); rc=$?; set -e
+  [ $rc -eq 2 ] || { echo "expected exit 2, got $rc: $*: $err"; exit 1; }
+  grep -q -- "$pattern" <<<"$err" || { echo "expected '$pattern', got: $err"; exit 1; }
+  [ "$(wc -l <<<"$err")" -eq 1 ] || { echo "error is not one line: $err"; exit 1; }
+}
+expect_usage "must contain <image>" ocr --model "$MODEL" --prompt "Free OCR." "$DOC"
+expect_usage "unknown mode 'huge'" ocr --model "$MODEL" --mode huge "$DOC"
+expect_usage "max tiles must be between 2 and 9" ocr --model "$MODEL" --max-tiles 12 "$DOC"
 expect_error "no-such.png" ocr --model "$MODEL" "$tmp/no-such.png"
 printf 'not a png' > "$tmp/broken.png"
 expect_error "broken.png" ocr --model "$MODEL" "$tmp/broken.png"
 head -c 2000 "$DOC" > "$tmp/truncated.png"
 expect_error "truncated.png" ocr --model "$MODEL" "$tmp/truncated.png"
-expect_error "unknown task" ocr --model "$MODEL" --task summarize "$DOC"
-expect_error "add --out DIR" ocr --model "$MODEL" "$DOC" "$DOC"
-expect_error "ngram_size must be >= 1" ocr --model "$MODEL" --ngram 0 "$DOC"
+expect_usage "unknown task" ocr --model "$MODEL" --task summarize "$DOC"
+expect_usage "add --out DIR" ocr --model "$MODEL" "$DOC" "$DOC"
+expect_usage "--ngram: Value 0 not in range" ocr --model "$MODEL" --ngram 0 "$DOC"
+expect_usage "--max-tokens: Value 0 not in range" ocr --model "$MODEL" --max-tokens 0 "$DOC"
+expect_usage "--max-tokens: Value -1 not in range" ocr --model "$MODEL" --max-tokens -1 "$DOC"
+expect_usage "--temperature: Value -1 not in range" ocr --model "$MODEL" --temperature -1 "$DOC"
+expect_usage "--dpi nan: must be 18..1200" ocr --model "$MODEL" --dpi nan "$DOC"
+expect_usage "unknown format 'docx'" ocr --model "$MODEL" --format md,docx --out "$tmp/o" "$DOC"
+expect_usage "--retry-failed goes with --resume" ocr --model "$MODEL" --retry-failed --out "$tmp/o" "$DOC"
+expect_usage "no-such-option" ocr --model "$MODEL" --no-such-option "$DOC"
+"$BIN" ocr --help | grep -q "Exit codes: 0 done; 1 an input" || { echo "exit codes not in --help"; exit 1; }
 mkdir "$tmp/badmodel"; echo '{' > "$tmp/badmodel/config.json"
 expect_error "config.json: not valid JSON" ocr --model "$tmp/badmodel" "$DOC"
 echo "ocr: ok"
