@@ -53,6 +53,17 @@ void check_dimensions(const std::string& what, const char* format, int64_t width
          kMaxImageSide, kMaxImagePixels / 1'000'000);
 }
 
+// Pillow's DecompressionBombError threshold (2 * Image.MAX_IMAGE_PIXELS). dsocr's own limits are
+// larger, but where a few bytes can claim the whole canvas (a GIF screen around a small frame, RLE
+// delta escapes) Pillow's is used: such images are refused before they are allocated, as in Pillow.
+constexpr int64_t kPillowMaxPixels = 2 * int64_t(89'478'485);
+
+void check_claimable_canvas(const std::string& what, const char* format, int64_t width, int64_t height) {
+  if (width * height > kPillowMaxPixels)
+    fail("{}: {} image too large ({}x{}; Pillow's limit for it: {} pixels)", what, format, width, height,
+         kPillowMaxPixels);
+}
+
 bool starts_with(const uint8_t* data, size_t size, const void* magic, size_t n) {
   return size >= n && std::memcmp(data, magic, n) == 0;
 }
@@ -930,6 +941,7 @@ Image decode_bmp(const uint8_t* data, size_t size, const std::string& what) {
   const BmpLayout b = read_bmp_header(data, size, what);
   auto row_of = [&](int64_t stored_row) { return int(b.top_down ? stored_row : b.height - 1 - stored_row); };
   if (b.compression == 1 || b.compression == 2) {
+    check_claimable_canvas(what, "RLE BMP", b.width, b.height);
     // Decoded first: the indices grow with the data, so a short stream fails before allocating.
     const std::optional<std::vector<uint8_t>> indices = decode_bmp_rle(data, size, b);
     if (!indices) fail("{}: corrupt or truncated RLE BMP (not enough image data)", what);
@@ -1051,6 +1063,7 @@ Image decode_gif(const uint8_t* data, size_t size, const std::string& what) {
     const int64_t canvas_width = std::max<int64_t>(gif->SWidth, int64_t(frame.Left) + frame.Width);
     const int64_t canvas_height = std::max<int64_t>(gif->SHeight, int64_t(frame.Top) + frame.Height);
     check_dimensions(what, "GIF", canvas_width, canvas_height);
+    check_claimable_canvas(what, "GIF", canvas_width, canvas_height);
     // Each LZW code (2 bits at least) adds at most one pixel to the longest string so far: a
     // frame larger than what the rest of the file can encode is truncated, whatever it claims.
     const uint64_t codes = uint64_t(size - source.pos) * 4;
@@ -1266,6 +1279,7 @@ Image crop(const Image& image, int x0, int y0, int x1, int y1) {
   y0 = std::clamp(y0, 0, image.height);
   y1 = std::clamp(y1, y0, image.height);
   Image out = make_image(x1 - x0, y1 - y0);
+  if (out.empty()) return out;  // no rows to copy (and no buffer to copy them into)
   for (int y = y0; y < y1; ++y)
     std::memcpy(out.pixel(0, y - y0), image.pixel(x0, y), size_t(x1 - x0) * 3);
   return out;
