@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config xz-utils
   libdnnl-dev ocl-icd-opencl-dev                # oneDNN: CPU GEMM (its CMake config requires OpenCL)
   libpng-dev libjpeg-dev libwebp-dev libtiff-dev libexif-dev libstb-dev   # images
+  libgif-dev                                    # GIF (giflib, MIT): first frame as palette indices
   libpoppler-cpp-dev                            # PDF rasterising (GPL, optional: -DDSOCR_WITH_PDF=OFF)
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
   libcpp-httplib-dev libcurl4-openssl-dev
