@@ -220,7 +220,8 @@ json block_json(const Block& b, int width, int height) {
 }
 
 std::unique_ptr<PdfDocument> open_pdf(const InputDocument& in) {
-  return in.path == "-" ? std::make_unique<PdfDocument>(in.stdin_bytes, "-") : std::make_unique<PdfDocument>(in.path);
+  if (in.path != "-") return std::make_unique<PdfDocument>(in.path);
+  return std::make_unique<PdfDocument>(reinterpret_cast<const uint8_t*>(in.stdin_bytes.data()), in.stdin_bytes.size(), "-");
 }
 
 PostprocessOptions postprocess_options(const InputDocument& doc, int page) {

@@ -24,7 +24,7 @@ std::vector<TensorSpec> checkpoint_layout(const ModelConfig& c) {
   add(sp + "pos_embed", {1, g, g, sw});
   for (int i = 0; i < s.layers; ++i) {
     const std::string b = sp + "blocks." + std::to_string(i) + ".";
-    const int64_t rel = s.is_global(i) ? 2 * g - 1 : 2 * s.window - 1;
+    const int64_t rel = s.is_global(i) ? 2 * g - 1 : 2 * int64_t(s.window) - 1;
     add(b + "norm1.weight", {sw});
     add(b + "norm1.bias", {sw});
     add(b + "attn.qkv.weight", {3 * sw, sw});
@@ -179,23 +179,34 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
     if (it == where_.end())
       fail("{}: tensor '{}' listed in model.safetensors.index.json is missing from {}", dir, name, file);
   }
-  for (const TensorSpec& spec : checkpoint_layout(config_)) {
-    auto it = where_.find(spec.name);
-    if (it == where_.end()) fail("{}: missing tensor '{}' (expected shape {})", dir, spec.name, shape_to_string(spec.shape));
-    const auto& e = shards_[it->second]->header().tensors.at(spec.name);
+  std::map<std::string, TensorLocation> tensors;
+  for (const auto& [name, shard] : where_)
+    tensors[name] = {&shards_[shard]->header().tensors.at(name), shards_[shard]->path()};
+  check_layout(config_, tensors, dir);
+  for (const TensorSpec& spec : checkpoint_layout(config_)) checked_.insert(spec.name);
+}
+
+void check_layout(const ModelConfig& config, const std::map<std::string, TensorLocation>& tensors,
+                  const std::string& dir) {
+  for (const TensorSpec& spec : checkpoint_layout(config)) {
+    auto it = tensors.find(spec.name);
+    if (it == tensors.end())
+      fail("{}: missing tensor '{}' (expected shape {})", dir, spec.name, shape_to_string(spec.shape));
+    const SafetensorsHeader::Entry& e = *it->second.entry;
     if (e.shape != spec.shape)
-      fail("{}: tensor '{}' has shape {} but config.json implies {}", shards_[it->second]->path(), spec.name,
+      fail("{}: tensor '{}' has shape {} but config.json implies {}", it->second.file, spec.name,
            shape_to_string(e.shape), shape_to_string(spec.shape));
     const bool is_ids = spec.name == kPositionIdsName;
     if (!is_ids && e.dtype != DType::BF16 && e.dtype != DType::F16 && e.dtype != DType::F32)
-      fail("{}: tensor '{}' has dtype {}, expected a float type", shards_[it->second]->path(), spec.name,
-           dtype_name(e.dtype));
+      fail("{}: tensor '{}' has dtype {}, expected a float type", it->second.file, spec.name, dtype_name(e.dtype));
   }
 }
 
 TensorView Checkpoint::tensor(const std::string& name) const {
   auto it = where_.find(name);
   if (it == where_.end()) fail("{}: missing tensor '{}'", dir_, name);
+  if (!checked_.count(name))
+    fail("{}: tensor '{}' is not part of the layout config.json describes, so its shape is unchecked", dir_, name);
   return shards_[it->second]->get(name);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,9 +19,23 @@ struct TensorSpec {
 };
 
 // Every tensor of the official checkpoint layout for this config, in a stable order (spec §1.3).
-// Includes the unused CLIP patch embedding and the I64 position_ids buffer.
+// Includes the unused CLIP patch embedding and the I64 position_ids buffer. `config` must have
+// passed validate() (its bounds keep every shape product inside int64).
 std::vector<TensorSpec> checkpoint_layout(const ModelConfig& config);
 inline constexpr const char* kPositionIdsName = "model.vision_model.embeddings.position_ids";
+
+// A tensor's header entry and the file that holds it (named in errors).
+struct TensorLocation {
+  const SafetensorsHeader::Entry* entry = nullptr;
+  std::string file;
+};
+
+// Checks that every tensor of checkpoint_layout(config) is in `tensors` with exactly that shape and
+// a float dtype (position_ids: any), so that no size the model code reads can disagree with
+// config.json. Throws Error naming the file, the tensor and both shapes; a missing tensor names
+// `dir`. Tensors outside the layout are ignored (Checkpoint::tensor refuses them).
+void check_layout(const ModelConfig& config, const std::map<std::string, TensorLocation>& tensors,
+                  const std::string& dir);
 
 // Float parameter counts per component (spec §1.2), from the tensor headers.
 struct ParameterCounts {
@@ -50,7 +65,9 @@ class Checkpoint {
   const std::string& tokenizer_path() const { return tokenizer_path_; }
 
   bool has(const std::string& name) const { return where_.count(name) != 0; }
-  TensorView tensor(const std::string& name) const;  // throws naming the tensor
+  // A tensor of checkpoint_layout(config()), whose shape was checked at open time; throws naming
+  // the tensor for any other name, so model code cannot read a size config.json did not vouch for.
+  TensorView tensor(const std::string& name) const;
   std::vector<std::string> tensor_names() const;
   const std::vector<std::unique_ptr<SafetensorsFile>>& shards() const { return shards_; }
   size_t mapped_bytes() const;
@@ -66,6 +83,7 @@ class Checkpoint {
   std::string tokenizer_path_;
   std::vector<std::unique_ptr<SafetensorsFile>> shards_;
   std::map<std::string, size_t> where_;  // tensor name -> shard index
+  std::set<std::string> checked_;         // the names of checkpoint_layout(config_)
 };
 
 }  // namespace dsocr

@@ -1,8 +1,10 @@
 #include "io/config.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -19,7 +21,7 @@ bool SamConfig::is_global(int block) const {
 
 namespace {
 
-// Reads key from obj into out when present; the type must match.
+// Reads key from obj into out when present (null counts as absent); the JSON type must match.
 template <typename T>
 void read(const json& obj, const char* key, T* out, const std::string& what) {
   auto it = obj.find(key);
@@ -31,11 +33,191 @@ void read(const json& obj, const char* key, T* out, const std::string& what) {
   }
 }
 
-void require_positive(int v, const char* key, const std::string& what) {
-  if (v <= 0) fail("{}: '{}' must be positive, got {}", what, key, v);
+// An int from a JSON integer; refuses floats (nlohmann would truncate 12.7 to 12) and values
+// outside int (a cast would wrap 2^32 + 12 to 12, or be undefined for a double).
+int to_int(const json& v, const char* key, const std::string& what) {
+  if (!v.is_number_integer())
+    fail("{}: key '{}' has the wrong type ({}; expected an integer)", what, key, v.type_name());
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u > uint64_t(std::numeric_limits<int>::max())) fail("{}: key '{}' is {}, outside the int range", what, key, u);
+    return int(u);
+  }
+  const int64_t i = v.get<int64_t>();
+  if (i < std::numeric_limits<int>::min() || i > std::numeric_limits<int>::max())
+    fail("{}: key '{}' is {}, outside the int range", what, key, i);
+  return int(i);
 }
 
+template <>
+void read<int>(const json& obj, const char* key, int* out, const std::string& what) {
+  auto it = obj.find(key);
+  if (it != obj.end() && !it->is_null()) *out = to_int(*it, key, what);
+}
+
+template <>
+void read<std::vector<int>>(const json& obj, const char* key, std::vector<int>* out, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return;
+  if (!it->is_array())
+    fail("{}: key '{}' has the wrong type ({}; expected an array of integers)", what, key, it->type_name());
+  out->clear();
+  for (const json& v : *it) out->push_back(to_int(v, key, what));
+}
+
+// A float from any JSON number; one beyond float's range is refused here (the cast would be
+// undefined), the rest is validate()'s business.
+template <>
+void read<float>(const json& obj, const char* key, float* out, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return;
+  if (!it->is_number()) fail("{}: key '{}' has the wrong type ({}; expected a number)", what, key, it->type_name());
+  const double d = it->get<double>();
+  if (!(std::fabs(d) <= double(std::numeric_limits<float>::max())))
+    fail("{}: key '{}' is {}, outside the float range", what, key, d);
+  *out = float(d);
+}
+
+// 4 x width, the official mlp_ratio, saturated: an absurd width is reported by validate(), not
+// turned into an overflow here.
+int four_times(int width) {
+  return int(std::clamp<int64_t>(4 * int64_t(width), std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
+}
+
+// The config.json paths named in validate()'s messages.
+constexpr const char* kSam = "vision_config.width.sam_vit_b.";
+constexpr const char* kClip = "vision_config.width.clip-l-14-224.";
+constexpr const char* kProjector = "projector_config.";
+
+// Checks validate() runs, each naming the config.json key and what it allows.
+struct Checker {
+  const std::string& what;
+
+  void range(int64_t v, int64_t lo, int64_t hi, std::string_view key, std::string_view prefix = "") const {
+    if (v < lo || v > hi) fail("{}: '{}{}' is {}, allowed range [{}, {}]", what, prefix, key, v, lo, hi);
+  }
+  void positive_finite(float v, std::string_view key) const {
+    if (!(std::isfinite(v) && v > 0)) fail("{}: '{}' is {}, must be a finite number > 0", what, key, v);
+  }
+  // heads in [1, width], width % heads == 0 and width / heads <= kMaxHeadDim.
+  void heads(int width, int heads, std::string_view width_key, std::string_view heads_key,
+             std::string_view prefix = "") const {
+    range(heads, 1, width, heads_key, prefix);
+    if (width % heads != 0)
+      fail("{}: '{}{}' {} is not divisible by '{}{}' {}", what, prefix, width_key, width, prefix, heads_key, heads);
+    if (width / heads > config_limits::kMaxHeadDim)
+      fail("{}: '{}{}' {} / '{}' {} gives a head size of {}, allowed at most {}", what, prefix, width_key, width,
+           heads_key, heads, width / heads, config_limits::kMaxHeadDim);
+  }
+  // image_size in [1, kMaxImageSize], patch_size in [1, image_size] dividing it, grid <= kMaxPosGrid.
+  void patch_grid(int image_size, int patch, std::string_view prefix) const {
+    range(image_size, 1, config_limits::kMaxImageSize, "image_size", prefix);
+    range(patch, 1, image_size, "patch_size", prefix);
+    if (image_size % patch != 0)
+      fail("{}: '{}patch_size' {} does not divide '{}image_size' {}", what, prefix, patch, prefix, image_size);
+    if (image_size / patch > config_limits::kMaxPosGrid)
+      fail("{}: '{}image_size' {} / 'patch_size' {} gives a {}-patch position grid, allowed at most {}", what, prefix,
+           image_size, patch, image_size / patch, config_limits::kMaxPosGrid);
+  }
+};
+
 }  // namespace
+
+void validate(const ModelConfig& c, const std::string& what) {
+  using namespace config_limits;
+  const Checker check{what};
+
+  // Language model (keys at the top level or in language_config).
+  const LmConfig& lm = c.lm;
+  check.range(lm.hidden, 1, kMaxWidth, "hidden_size");
+  check.range(lm.layers, 1, kMaxLayers, "num_hidden_layers");
+  check.heads(lm.hidden, lm.heads, "hidden_size", "num_attention_heads");
+  if (lm.kv_heads != lm.heads)
+    fail("{}: 'num_key_value_heads' {} must equal 'num_attention_heads' {} (grouped-query attention is not supported)",
+         what, lm.kv_heads, lm.heads);
+  check.range(lm.head_dim, 2, kMaxHeadDim, "head_dim");
+  if (lm.head_dim % 2 != 0) fail("{}: 'head_dim' {} must be even (RoPE rotates pairs)", what, lm.head_dim);
+  if (int64_t(lm.heads) * lm.head_dim > kMaxWidth)
+    fail("{}: 'num_attention_heads' {} x 'head_dim' {} is {}, allowed at most {}", what, lm.heads, lm.head_dim,
+         int64_t(lm.heads) * lm.head_dim, kMaxWidth);
+  check.range(lm.intermediate, 1, kMaxWidth, "intermediate_size");
+  check.range(lm.n_routed_experts, 0, kMaxExperts, "n_routed_experts");  // 0: every layer dense
+  check.range(lm.first_k_dense_replace, 0, lm.layers, "first_k_dense_replace");
+  check.range(lm.moe_layer_freq, 1, lm.layers, "moe_layer_freq");
+  if (lm.n_routed_experts > 0) {
+    check.range(lm.moe_intermediate, 1, kMaxWidth, "moe_intermediate_size");
+    check.range(lm.experts_per_token, 1, lm.n_routed_experts, "num_experts_per_tok");
+    check.range(lm.n_shared_experts, 0, kMaxExperts, "n_shared_experts");
+    if (int64_t(lm.moe_intermediate) * lm.n_shared_experts > kMaxWidth)
+      fail("{}: 'moe_intermediate_size' {} x 'n_shared_experts' {} (the shared experts' width) is {}, "
+           "allowed at most {}",
+           what, lm.moe_intermediate, lm.n_shared_experts, int64_t(lm.moe_intermediate) * lm.n_shared_experts,
+           kMaxWidth);
+    check.positive_finite(lm.routed_scaling_factor, "routed_scaling_factor");
+  }
+  check.positive_finite(lm.rms_norm_eps, "rms_norm_eps");
+  check.positive_finite(lm.rope_theta, "rope_theta");
+  check.range(lm.max_position_embeddings, 1, kMaxPositions, "max_position_embeddings");
+  if (int64_t(lm.max_position_embeddings) * lm.head_dim > kMaxRopeEntries)
+    fail("{}: 'max_position_embeddings' {} x 'head_dim' {} RoPE entries exceed {} (a {} MiB table)", what,
+         lm.max_position_embeddings, lm.head_dim, kMaxRopeEntries, (kMaxRopeEntries * 4) >> 20);
+  const int64_t kv_bytes = int64_t(lm.layers) * lm.max_position_embeddings * lm.heads * lm.head_dim * 4 * 2;
+  if (kv_bytes > kMaxKvCacheBytes)
+    fail("{}: 'max_position_embeddings' {} needs a {} GiB KV cache for {} layers x {} heads x {}, "
+         "allowed at most {} GiB",
+         what, lm.max_position_embeddings, kv_bytes >> 30, lm.layers, lm.heads, lm.head_dim, kMaxKvCacheBytes >> 30);
+  check.range(lm.vocab_size, 1, kMaxVocab, "vocab_size");
+  check.range(lm.bos_token_id, 0, lm.vocab_size - 1, "bos_token_id");
+  check.range(lm.eos_token_id, 0, lm.vocab_size - 1, "eos_token_id");
+  if (c.image_token_id < 0 || c.image_token_id >= lm.vocab_size)
+    fail("{}: 'vocab_size' {} does not hold the <image> token id {} (fixed, as in the official code)", what,
+         lm.vocab_size, c.image_token_id);
+
+  // SAM ViT-B and its compressor.
+  const SamConfig& sam = c.sam;
+  check.range(sam.width, 1, kMaxWidth, "width", kSam);
+  check.range(sam.layers, 1, kMaxLayers, "layers", kSam);
+  check.heads(sam.width, sam.heads, "width", "heads", kSam);
+  check.range(sam.mlp_dim, 1, kMaxWidth, "mlp_dim", kSam);
+  check.patch_grid(sam.image_size, sam.patch, kSam);
+  check.range(sam.window, 1, sam.pos_grid(), "window_size", kSam);
+  check.range(sam.neck_channels, 1, kMaxWidth, "neck_channels", kSam);
+  if (sam.downsample_channels.size() != 2)
+    fail("{}: '{}downsample_channels' has {} entries, must have 2 (net_2 and net_3)", what, kSam,
+         sam.downsample_channels.size());
+  for (int d : sam.downsample_channels) check.range(d, 1, kMaxWidth, "downsample_channels", kSam);
+  if (sam.global_attn_indexes.size() > size_t(sam.layers))
+    fail("{}: '{}global_attn_indexes' has {} entries for {} layers", what, kSam, sam.global_attn_indexes.size(),
+         sam.layers);
+  for (size_t i = 0; i < sam.global_attn_indexes.size(); ++i) {
+    const int g = sam.global_attn_indexes[i];
+    check.range(g, 0, sam.layers - 1, "global_attn_indexes", kSam);
+    if (std::find(sam.global_attn_indexes.begin(), sam.global_attn_indexes.begin() + std::ptrdiff_t(i), g) !=
+        sam.global_attn_indexes.begin() + std::ptrdiff_t(i))
+      fail("{}: '{}global_attn_indexes' lists layer {} twice", what, kSam, g);
+  }
+
+  // CLIP-L (its own patch embedding is unused; patch_size and image_size size its position table).
+  const ClipConfig& clip = c.clip;
+  check.range(clip.width, 1, kMaxWidth, "width", kClip);
+  check.range(clip.layers, 1, kMaxLayers, "layers", kClip);
+  check.heads(clip.width, clip.heads, "width", "heads", kClip);
+  check.range(clip.ffn, 1, kMaxWidth, "ffn_hidden_size", kClip);
+  check.patch_grid(clip.image_size, clip.patch, kClip);
+
+  // Couplings of the towers: CLIP reads SAM's compressor output, the projector maps [CLIP | SAM]
+  // features onto the LM's hidden size.
+  if (clip.width != sam.downsample_channels[1])
+    fail("{}: '{}width' {} must equal '{}downsample_channels[1]' {} (CLIP consumes SAM's features)", what, kClip,
+         clip.width, kSam, sam.downsample_channels[1]);
+  check.range(c.projector.input_dim, 1, 2 * kMaxWidth, "input_dim", kProjector);
+  check.range(c.projector.n_embed, 1, kMaxWidth, "n_embed", kProjector);
+  if (c.projector.input_dim != clip.width + sam.downsample_channels[1])
+    fail("{}: '{}input_dim' {} must be CLIP width + SAM channels = {}", what, kProjector, c.projector.input_dim,
+         clip.width + sam.downsample_channels[1]);
+  if (c.projector.n_embed != lm.hidden)
+    fail("{}: '{}n_embed' {} must equal 'hidden_size' {}", what, kProjector, c.projector.n_embed, lm.hidden);
+}
 
 ModelConfig parse_model_config(const std::string& text, const std::string& what) {
   json j;
@@ -90,24 +272,8 @@ ModelConfig parse_model_config(const std::string& text, const std::string& what)
   if (act != "silu") fail("{}: hidden_act '{}' is not supported (only silu)", what, act);
   if (topk_method != "greedy" && topk_method != "gready")
     fail("{}: topk_method '{}' is not supported (only greedy)", what, topk_method);
-  json rope_scaling;
   if (lj.contains("rope_scaling") && !lj["rope_scaling"].is_null())
     fail("{}: rope_scaling is set; DeepSeek-OCR uses none and dsocr does not implement it", what);
-
-  require_positive(lm.hidden, "hidden_size", what);
-  require_positive(lm.layers, "num_hidden_layers", what);
-  require_positive(lm.heads, "num_attention_heads", what);
-  require_positive(lm.vocab_size, "vocab_size", what);
-  require_positive(lm.max_position_embeddings, "max_position_embeddings", what);
-  if (lm.hidden % lm.heads != 0) fail("{}: hidden_size {} is not divisible by {} heads", what, lm.hidden, lm.heads);
-  if (lm.kv_heads != lm.heads)
-    fail("{}: num_key_value_heads {} != num_attention_heads {} (grouped-query attention is not supported)", what,
-         lm.kv_heads, lm.heads);
-  if (lm.head_dim % 2 != 0) fail("{}: head_dim {} must be even for RoPE", what, lm.head_dim);
-  if (lm.moe_layer_freq <= 0) fail("{}: moe_layer_freq must be positive", what);
-  if (lm.n_routed_experts > 0 && (lm.experts_per_token <= 0 || lm.experts_per_token > lm.n_routed_experts))
-    fail("{}: num_experts_per_tok {} must be in 1..n_routed_experts ({})", what, lm.experts_per_token,
-         lm.n_routed_experts);
 
   // Vision: sizes from vision_config.width (the official code hard-codes them; the golden tiny model sets them).
   if (j.contains("vision_config") && j["vision_config"].is_object()) {
@@ -126,7 +292,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& what)
         read(s, "window_size", &sam.window, what);
         read(s, "patch_size", &sam.patch, what);
         read(s, "image_size", &sam.image_size, what);
-        sam.mlp_dim = 4 * sam.width;  // mlp_ratio 4 is hard-coded in the official code
+        sam.mlp_dim = four_times(sam.width);  // mlp_ratio 4 is hard-coded in the official code
         read(s, "mlp_dim", &sam.mlp_dim, what);
       }
       if (w.contains("clip-l-14-224") && w["clip-l-14-224"].is_object()) {
@@ -137,7 +303,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& what)
         read(s, "heads", &clip.heads, what);
         read(s, "image_size", &clip.image_size, what);
         read(s, "patch_size", &clip.patch, what);
-        clip.ffn = 4 * clip.width;
+        clip.ffn = four_times(clip.width);
         read(s, "ffn_hidden_size", &clip.ffn, what);
       }
     }
@@ -151,29 +317,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& what)
     read(p, "n_embed", &c.projector.n_embed, what);
   }
 
-  const SamConfig& sam = c.sam;
-  require_positive(sam.width, "sam width", what);
-  require_positive(sam.layers, "sam layers", what);
-  require_positive(sam.heads, "sam heads", what);
-  require_positive(sam.patch, "sam patch_size", what);
-  require_positive(sam.window, "sam window_size", what);
-  if (sam.width % sam.heads != 0) fail("{}: SAM width {} is not divisible by {} heads", what, sam.width, sam.heads);
-  if (sam.downsample_channels.size() != 2)
-    fail("{}: sam_vit_b.downsample_channels must have 2 entries, got {}", what, sam.downsample_channels.size());
-  for (int g : sam.global_attn_indexes)
-    if (g < 0 || g >= sam.layers) fail("{}: global_attn_indexes entry {} is outside 0..{}", what, g, sam.layers - 1);
-  require_positive(c.clip.width, "clip width", what);
-  require_positive(c.clip.heads, "clip heads", what);
-  if (c.clip.width % c.clip.heads != 0)
-    fail("{}: CLIP width {} is not divisible by {} heads", what, c.clip.width, c.clip.heads);
-  if (c.clip.width != sam.downsample_channels[1])
-    fail("{}: CLIP width {} must equal SAM's last downsample channels {} (CLIP consumes SAM's features)", what,
-         c.clip.width, sam.downsample_channels[1]);
-  if (c.projector.input_dim != c.clip.width + sam.downsample_channels[1])
-    fail("{}: projector input_dim {} must be CLIP width + SAM channels = {}", what, c.projector.input_dim,
-         c.clip.width + sam.downsample_channels[1]);
-  if (c.projector.n_embed != lm.hidden)
-    fail("{}: projector n_embed {} must equal the LM hidden_size {}", what, c.projector.n_embed, lm.hidden);
+  validate(c, what);
   return c;
 }
 

@@ -2,6 +2,7 @@
 // defaults for keys the file omits, and completed from tensor shapes where the official code
 // hard-codes a size (golden README §A.2).
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -55,8 +56,39 @@ struct ModelConfig {
   std::string name;  // _name_or_path, informational
 };
 
-// Parses config.json text; `what` names the file in errors. Rejects configurations this engine
-// cannot run (MLA, non-softmax routing, non-SiLU activation) with a clear message.
+// The ranges validate() allows (the official model's values in brackets). They are far above any
+// DeepSeek-OCR-like model and keep everything the engine derives from a config bounded: tensor
+// element counts stay below 2^48 (what a safetensors header may declare), whole-model products such
+// as layers x hidden x vocab or layers x experts x intermediate x hidden stay below 2^52 (no int64
+// overflow), sizes the model code computes in `int` (3 x width, window^2 x head_dim, 1 + grid^2)
+// stay below 2^31, and the tables built at load time have a stated ceiling.
+namespace config_limits {
+inline constexpr int kMaxLayers = 256;         // per tower [SAM 12, CLIP 24, LM 12]
+inline constexpr int kMaxWidth = 1 << 16;      // any channel count or hidden/intermediate size [<= 6848]
+inline constexpr int kMaxHeadDim = 1024;       // per attention head [SAM 64, CLIP 64, LM 128]
+inline constexpr int kMaxImageSize = 4096;     // a tower's native input side [SAM 1024, CLIP 224]
+inline constexpr int kMaxPosGrid = 256;        // image_size / patch_size [SAM 64, CLIP 16]
+inline constexpr int kMaxExperts = 512;        // routed, and shared, experts [64, 2]
+inline constexpr int kMaxVocab = 1 << 20;      // vocab_size [129280]
+inline constexpr int kMaxPositions = 1 << 20;  // max_position_embeddings [8192]
+// The decoder's float32 RoPE cos/sin tables hold max_position_embeddings x head_dim floats:
+// at most 2^27 of them (512 MiB) [8192 x 128 = 2^20, 4 MiB].
+inline constexpr int64_t kMaxRopeEntries = int64_t(1) << 27;
+// A float32 KV cache for the whole context (layers x max_position_embeddings x heads x head_dim x
+// 4 bytes, for K and V) is reserved up front: at most 64 GiB [0.94 GiB].
+inline constexpr int64_t kMaxKvCacheBytes = int64_t(64) << 30;
+}  // namespace config_limits
+
+// Throws Error unless every field of `config` is inside its range above and every coupling the
+// engine relies on holds (width % heads == 0, an even RoPE head_dim, image_size % patch_size == 0,
+// experts_per_token <= n_routed_experts, token ids inside the vocabulary, CLIP consuming SAM's
+// channels, the projector mapping SAM + CLIP onto the LM's hidden size, ...). The message is one
+// line: `what` (the file), the config.json key and the allowed range.
+void validate(const ModelConfig& config, const std::string& what);
+
+// Parses config.json text and validate()s it; `what` names the file in errors. Integer keys must
+// be JSON integers that fit an int, float keys finite numbers that fit a float. Rejects
+// configurations this engine cannot run (MLA, non-softmax routing, non-SiLU activation).
 ModelConfig parse_model_config(const std::string& json_text, const std::string& what);
 ModelConfig load_model_config(const std::string& path);
 
