@@ -1,5 +1,6 @@
 // The document tool end to end through the real binary on the tiny model: a multi-page PDF made
-// here, a folder with a corrupt file, --pages, --boxes, --resume, truncation flags, and Ctrl-C.
+// here, a folder with a corrupt file, --pages, --boxes, formats, --resume with run identities,
+// page journals that survive kill -9, interrupts, stdin/stdout, and bad output folders.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <random>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -57,6 +59,37 @@ bool no_temp_files(const fs::path& dir) {
   return true;
 }
 
+json read_json(const fs::path& p) { return json::parse(read_file_text(p.string())); }
+
+// Starts dsocr (stdout to /dev/null, stderr to `log`), returns its pid.
+pid_t spawn_dsocr(std::vector<std::string> args, const std::string& log) {
+  args.insert(args.begin(), DSOCR_BIN);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  // The child's output goes to a file: it must not share (and possibly break) the test's pipes.
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&files, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  EXPECT_EQ(posix_spawn(&pid, DSOCR_BIN, &files, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&files);
+  return pid;
+}
+
+// Pages recorded in a document's journal (the run in progress), 0 if there is none.
+int journal_pages(const fs::path& out, const std::string& name) {
+  const fs::path j = out / ".dsocr" / (name + ".journal.jsonl");
+  if (!fs::exists(j)) return 0;
+  std::ifstream in(j);
+  std::string line;
+  int n = -1;  // the identity line
+  while (std::getline(in, line))
+    if (!line.empty() && line.back() == '}') ++n;
+  return std::max(n, 0);
+}
+
 class BatchCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -87,13 +120,15 @@ TEST_F(BatchCli, MultiPagePdfToMarkdownJsonAndBoxes) {
   const fs::path pdf = make_pdf();
   const fs::path out = work / "out";
   auto args = common(out);
-  args.insert(args.end(), {"--boxes", "-q", pdf.string()});
+  args.insert(args.end(), {"--boxes", "-q", "--format", "md,json,hocr,alto,pdf", pdf.string()});
   const CliRun r = run_dsocr(args, work);
   ASSERT_EQ(r.rc, 0) << r.err;
-  const json j = json::parse(read_file_text((out / "report.json").string()));
+  const json j = read_json(out / "report.pdf.json");
   EXPECT_TRUE(j["complete"].get<bool>());
   EXPECT_EQ(j["mode"], "tiny");
   EXPECT_EQ(j["dpi"], 144);
+  EXPECT_FALSE(j["dsocr"].get<std::string>().empty());
+  EXPECT_EQ(j["model"]["identity"].get<std::string>().size(), 16u);
   ASSERT_EQ(j["pages"].size(), 3u);
   EXPECT_EQ(j["pages"][0]["width"], 1000);  // 500 pt at 144 dpi
   EXPECT_EQ(j["pages"][0]["height"], 800);
@@ -103,34 +138,52 @@ TEST_F(BatchCli, MultiPagePdfToMarkdownJsonAndBoxes) {
     EXPECT_TRUE(p["truncated"].get<bool>());  // no EOS within 6 tokens: kept and flagged
     EXPECT_EQ(p["generated_tokens"], 6);
     EXPECT_EQ(p["image_tokens"], 73);
+    EXPECT_FALSE(p["raw"].get<std::string>().empty()) << "the page's text is in NAME.json";
+    EXPECT_TRUE(p.contains("markdown"));
   }
   EXPECT_EQ(j["summary"]["truncated"], 3);
-  // Pages joined by the official page-split line, once after every page.
-  const std::string md = read_file_text((out / "report.md").string()), raw = read_file_text((out / "report.raw.md").string());
+  // Pages joined by the official page-split line, once after every page; the same text as NAME.json.
+  const std::string md = read_file_text((out / "report.pdf.md").string()), raw = read_file_text((out / "report.pdf.raw.md").string());
   size_t splits = 0;
   for (size_t at = 0; (at = raw.find("<--- Page Split --->", at)) != std::string::npos; ++at) ++splits;
   EXPECT_EQ(splits, 3u);
+  EXPECT_NE(raw.find(j["pages"][1]["raw"].get<std::string>()), std::string::npos);
   EXPECT_NE(md.find("<--- Page Split --->"), std::string::npos);
-  EXPECT_TRUE(fs::exists(out / "report.boxes.pdf"));
+  EXPECT_TRUE(fs::exists(out / "report.pdf.boxes.pdf"));
+  EXPECT_TRUE(fs::exists(out / "report.pdf.hocr"));
+  EXPECT_TRUE(fs::exists(out / "report.pdf.alto.xml"));
+  EXPECT_EQ(PdfDocument((out / "report.pdf.pdf").string()).page_count(), 3);
+  EXPECT_FALSE(fs::exists(out / ".dsocr" / "report.pdf.journal.jsonl")) << "a finished document has no journal";
   EXPECT_TRUE(no_temp_files(out));
 }
 
-TEST_F(BatchCli, PageSelection) {
+TEST_F(BatchCli, PageSelectionAndResumeOfTheOtherPages) {
   if (!pdf_supported()) GTEST_SKIP() << "built without PDF support";
   const fs::path pdf = make_pdf();
   const fs::path out = work / "out";
   auto args = common(out);
   args.insert(args.end(), {"--pages", "1,3", "-q", pdf.string()});
   ASSERT_EQ(run_dsocr(args, work).rc, 0);
-  const json j = json::parse(read_file_text((out / "report.json").string()));
+  json j = read_json(out / "report.pdf.json");
   ASSERT_EQ(j["pages"].size(), 2u);
   EXPECT_EQ(j["pages"][0]["page"], 1);
   EXPECT_EQ(j["pages"][1]["page"], 3);
+  const std::string page1 = j["pages"][0]["raw"];
+  // --resume of the whole PDF runs page 2 only and keeps pages 1 and 3.
+  args = common(out);
+  args.insert(args.end(), {"--resume", pdf.string()});
+  CliRun r = run_dsocr(args, work);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  j = read_json(out / "report.pdf.json");
+  ASSERT_EQ(j["pages"].size(), 3u);
+  EXPECT_EQ(j["pages"][0]["raw"], page1);
+  EXPECT_NE(r.err.find("1 page(s) done (2 more kept from before)"), std::string::npos) << r.err;
+  // Pages past the end are a usage error (exit 2).
   args = common(out);
   args.insert(args.end(), {"--pages", "7-9", pdf.string()});
-  const CliRun r = run_dsocr(args, work);
-  EXPECT_EQ(r.rc, 1);
-  EXPECT_NE(r.err.find("none of the requested --pages exist"), std::string::npos) << r.err;
+  r = run_dsocr(args, work);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--pages 7: " + pdf.string() + " has 3 page(s)"), std::string::npos) << r.err;
 }
 
 // -DDSOCR_WITH_PDF=OFF: a PDF is refused with a message that names it and says why; other inputs go on.
@@ -144,7 +197,7 @@ TEST_F(BatchCli, NoPdfBuildRefusesPdfs) {
   const CliRun r = run_dsocr(args, work);
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("report.pdf: this dsocr was built without PDF support"), std::string::npos) << r.err;
-  EXPECT_TRUE(fs::exists(out / "small.md"));
+  EXPECT_TRUE(fs::exists(out / "small.png.md"));
 }
 
 TEST_F(BatchCli, FolderWithACorruptFileContinuesReportsAndResumes) {
@@ -163,68 +216,259 @@ TEST_F(BatchCli, FolderWithACorruptFileContinuesReportsAndResumes) {
   EXPECT_NE(r.err.find("broken.jpg"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("broken.pdf"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("4 document(s): 2 done, 0 skipped, 2 failed"), std::string::npos) << r.err;
-  EXPECT_TRUE(fs::exists(out / "a.md"));
-  EXPECT_TRUE(fs::exists(out / "sub" / "b.json"));
-  EXPECT_FALSE(fs::exists(out / "broken.json"));
-  EXPECT_FALSE(fs::exists(out / "notes.json"));
+  EXPECT_TRUE(fs::exists(out / "a.png.md"));
+  EXPECT_TRUE(fs::exists(out / "sub" / "b.png.json"));
+  EXPECT_FALSE(fs::exists(out / "broken.jpg.json"));
+  EXPECT_FALSE(fs::exists(out / "notes.txt.json"));
   EXPECT_TRUE(no_temp_files(out));
 
   // --resume: the finished documents are skipped, the broken ones are tried (and fail) again.
-  const auto a_time = fs::last_write_time(out / "a.json");
+  const auto a_time = fs::last_write_time(out / "a.png.json");
   args.push_back("--resume");
   r = run_dsocr(args, work);
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("4 document(s): 0 done, 2 skipped, 2 failed"), std::string::npos) << r.err;
-  EXPECT_EQ(fs::last_write_time(out / "a.json"), a_time);
+  EXPECT_EQ(fs::last_write_time(out / "a.png.json"), a_time);
+
+  // A new file in the folder changes no other document's outputs, and is itself read.
+  fs::copy_file(kData + "/images/small.png", in / "a.bmp.png");
+  std::ofstream(in / "a.png.json") << "an input named like an output is still just an input";
+  r = run_dsocr(args, work);
+  EXPECT_NE(r.err.find("1 done, 2 skipped"), std::string::npos) << r.err;
+  EXPECT_EQ(fs::last_write_time(out / "a.png.json"), a_time);
+  EXPECT_TRUE(fs::exists(out / "a.bmp.png.json"));
+
+  // A changed option redoes a document and says why.
+  args = common(out);
+  args[6] = "7";  // --max-tokens 7
+  args.insert(args.end(), {"--resume", "--format", "md,json", (in / "a.png").string()});
+  r = run_dsocr(args, work);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("redoing: the previous results were made differently (generation.max_tokens: 6 -> 7)"), std::string::npos) << r.err;
+  EXPECT_EQ(read_json(out / "a.png.json")["pages"][0]["generated_tokens"], 7);
 }
 
-TEST_F(BatchCli, InterruptKeepsFinishedDocumentsAndResumeCompletes) {
-  const fs::path in = work / "in";
-  fs::create_directories(in);
-  for (const char* name : {"p1.png", "p2.png", "p3.png", "p4.png"})
-    fs::copy_file(kData + "/images/small.png", in / name);
+// Ctrl-C (SIGINT) and SIGTERM: the run stops cleanly with 130, keeps every finished page in the
+// document's journal, and --resume continues from there.
+TEST_F(BatchCli, InterruptKeepsFinishedPagesAndResumeCompletes) {
+  if (!pdf_supported()) GTEST_SKIP() << "built without PDF support";
+  const Image page = load_image(kData + "/images/small.png");
+  const fs::path pdf = work / "long.pdf";
+  write_images_pdf(std::vector<Image>(6, page), pdf.string());
   const fs::path out = work / "out";
-  std::vector<std::string> args = {DSOCR_BIN, "ocr", "--model", DSOCR_TEST_MODEL, "--mode", "tiny", "--no-ngram",
-                                   "--max-tokens", "3000", "--out", out.string(), "-q", in.string()};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  // The child's output goes to a file: it must not share (and possibly break) the test's pipes.
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
   const std::string log = (work / "interrupted.log").string();
-  posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&files, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid;
-  ASSERT_EQ(posix_spawn(&pid, DSOCR_BIN, &files, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&files);
-  // Interrupt once the first document is written (or after a while).
-  for (int i = 0; i < 600 && !fs::exists(out / "p1.json"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::vector<std::string> args = {"ocr", "--model", DSOCR_TEST_MODEL, "--mode", "tiny", "--no-ngram", "--max-tokens",
+                                   "600", "-p", "2", "--out", out.string(), "-q", pdf.string()};
+  const pid_t pid = spawn_dsocr(args, log);
+  // Interrupt once two pages are in the journal (or after a while).
+  for (int i = 0; i < 1200 && journal_pages(out, "long.pdf") < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << "\n"
-                                 << read_file_text((work / "interrupted.log").string());
-  EXPECT_EQ(WEXITSTATUS(status), 130) << read_file_text((work / "interrupted.log").string());
-  // Whatever exists is complete; the interrupted document left nothing behind.
-  int complete = 0;
-  for (const char* stem : {"p1", "p2", "p3", "p4"}) {
-    if (!fs::exists(out / (std::string(stem) + ".json"))) {
-      EXPECT_FALSE(fs::exists(out / (std::string(stem) + ".md")));
-      continue;
-    }
-    EXPECT_TRUE(json::parse(read_file_text((out / (std::string(stem) + ".json")).string()))["complete"].get<bool>());
-    ++complete;
-  }
-  EXPECT_LT(complete, 4);
-  if (fs::exists(out)) {
-    EXPECT_TRUE(no_temp_files(out));
-  }
+                                 << read_file_text(log);
+  EXPECT_EQ(WEXITSTATUS(status), 130) << read_file_text(log);
+  const int kept = journal_pages(out, "long.pdf");
+  EXPECT_GE(kept, 2);
+  EXPECT_LT(kept, 6);
+  EXPECT_FALSE(fs::exists(out / "long.pdf.json")) << "the document is not complete";
+  EXPECT_TRUE(no_temp_files(out));
 
-  auto resume = std::vector<std::string>{"ocr", "--model", DSOCR_TEST_MODEL, "--mode", "tiny", "--max-tokens", "3",
-                                         "--out", out.string(), "--resume", in.string()};
-  const CliRun r = run_dsocr(resume, work);
+  // The same options and --resume: only the missing pages run.
+  args.push_back("--resume");
+  const CliRun r = run_dsocr(args, work);
   EXPECT_EQ(r.rc, 0) << r.err;
-  EXPECT_NE(r.err.find(std::to_string(complete) + " skipped"), std::string::npos) << r.err;
-  for (const char* stem : {"p1", "p2", "p3", "p4"}) EXPECT_TRUE(fs::exists(out / (std::string(stem) + ".json")));
+  const json j = read_json(out / "long.pdf.json");
+  ASSERT_EQ(j["pages"].size(), 6u);
+  EXPECT_TRUE(j["complete"].get<bool>());
+}
+
+// kill -9 at random moments, then --resume: finished pages are never lost or redone, orphaned
+// temporary files are removed, and every page ends up done exactly once.
+TEST_F(BatchCli, KillNineLosesAtMostThePagesInFlight) {
+  if (!pdf_supported()) GTEST_SKIP() << "built without PDF support";
+  const Image page = load_image(kData + "/images/small.png");
+  const fs::path pdf = work / "doc.pdf";
+  write_images_pdf(std::vector<Image>(8, page), pdf.string());
+  const fs::path out = work / "out";
+  const std::vector<std::string> args = {"ocr", "--model", DSOCR_TEST_MODEL, "--mode", "tiny", "--no-ngram", "--max-tokens",
+                                         "200", "-p", "2", "--resume", "--out", out.string(), "-q", pdf.string()};
+  std::mt19937 rng(12345);
+  int kept_before = 0;
+  for (int round = 0; round < 6 && !fs::exists(out / "doc.pdf.json"); ++round) {
+    const pid_t pid = spawn_dsocr(args, (work / "run.log").string());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 700));
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    const int kept = journal_pages(out, "doc.pdf");
+    if (!fs::exists(out / "doc.pdf.json")) {
+      EXPECT_GE(kept, kept_before) << "round " << round << ": finished pages were lost";
+    }
+    kept_before = kept;
+  }
+  std::ofstream(out / "doc.pdf.md.tmp0123456789abcdef") << "what a kill -9 inside a write leaves";
+  const CliRun r = run_dsocr(args, work);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  const json j = read_json(out / "doc.pdf.json");
+  ASSERT_EQ(j["pages"].size(), 8u);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(j["pages"][i]["page"], i + 1);
+  EXPECT_TRUE(no_temp_files(out));
+}
+
+// 100 interrupts at random moments (SIGINT or SIGTERM, sometimes twice): never a crash, always 0 or
+// 130, and what was finished stays finished.
+TEST_F(BatchCli, HundredInterruptsNeverCrash) {
+  const unsigned seed = 20261201;
+  std::mt19937 rng(seed);
+  const fs::path in = work / "in";
+  fs::create_directories(in);
+  for (const char* name : {"p1.png", "p2.png", "p3.png"}) fs::copy_file(kData + "/images/small.png", in / name);
+  const fs::path out = work / "out";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+  int trials = 0;
+  for (; trials < 100 && std::chrono::steady_clock::now() < deadline; ++trials) {
+    const std::vector<std::string> args = {"ocr", "--model", DSOCR_TEST_MODEL, "--mode", (trials % 3) ? "tiny" : "gundam",
+                                           "--no-ngram", "--max-tokens", "400", "--resume", "--out", out.string(), "-q",
+                                           in.string()};
+    const std::string log = (work / "trial.log").string();
+    const pid_t pid = spawn_dsocr(args, log);
+    // From 100 ms on: while the dynamic loader maps the libraries, before the program's first code
+    // runs, no program can handle a signal (a few ms, more on a loaded machine).
+    std::this_thread::sleep_for(std::chrono::microseconds(100000 + rng() % 800000));
+    kill(pid, rng() % 2 ? SIGINT : SIGTERM);
+    if (rng() % 5 == 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(rng() % 20000));
+      kill(pid, SIGINT);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status)) << "trial " << trials << " (seed " << seed << "): killed by signal "
+                                   << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << "\n" << read_file_text(log);
+    const int rc = WEXITSTATUS(status);
+    ASSERT_TRUE(rc == 0 || rc == 130) << "trial " << trials << " (seed " << seed << "): exit " << rc << "\n"
+                                      << read_file_text(log);
+    int complete = 0;
+    for (const char* stem : {"p1.png", "p2.png", "p3.png"})
+      if (fs::exists(out / (std::string(stem) + ".json"))) {
+        ASSERT_TRUE(read_json(out / (std::string(stem) + ".json"))["complete"].get<bool>()) << stem;
+        ++complete;
+      }
+    if (complete == 3) fs::remove_all(out);  // start over, so later trials interrupt real work
+  }
+  EXPECT_GE(trials, 40) << "too few trials in the time allowed";
+  RecordProperty("trials", trials);
+}
+
+// A page whose recognition fails is recorded as failed; --resume does not retry it unless asked.
+TEST_F(BatchCli, FailedPagesAreRecordedAndRetriedOnlyWhenAsked) {
+  const fs::path in = work / "in";
+  fs::create_directories(in);
+  fs::copy_file(kData + "/images/doc.png", in / "doc.png");
+  const fs::path out = work / "out";
+  // Gundam with a 200-token context: the prompt does not fit, the page fails as bad input.
+  std::vector<std::string> args = {"ocr", "--model", DSOCR_TEST_MODEL, "--max-tokens", "6", "--out", out.string(),
+                                   "--prompt", "<image>\n" + [] { std::string s; for (int i = 0; i < 9000; ++i) s += " x"; return s; }(), in.string()};
+  CliRun r = run_dsocr(args, work);
+  EXPECT_EQ(r.rc, 1) << r.err;
+  json j = read_json(out / "doc.png.json");
+  EXPECT_FALSE(j["complete"].get<bool>());
+  EXPECT_EQ(j["pages"][0]["status"], "failed");
+  EXPECT_NE(j["pages"][0]["error"].get<std::string>().find("context holds"), std::string::npos);
+  args.push_back("--resume");
+  r = run_dsocr(args, work);
+  EXPECT_NE(r.err.find("1 page(s) failed before (--retry-failed to run them again)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.rc, 1);
+  args.push_back("--retry-failed");
+  r = run_dsocr(args, work);
+  EXPECT_NE(r.err.find("failed: " + (in / "doc.png").string()), std::string::npos) << r.err;
+}
+
+TEST_F(BatchCli, OutputFolderProblemsAreFoundBeforeWork) {
+  fs::copy_file(kData + "/images/small.png", work / "a.png");
+  // A folder that cannot be written (a file in the way) fails at once, with one line.
+  std::ofstream(work / "blocked") << "a file, not a folder";
+  auto args = common(work / "blocked" / "out");
+  args.push_back((work / "a.png").string());
+  CliRun r = run_dsocr(args, work);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("blocked/out"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // An output folder inside the input folder: its outputs are never read as inputs.
+  const fs::path in = work / "in";
+  fs::create_directories(in);
+  fs::copy_file(kData + "/images/small.png", in / "a.png");
+  args = common(in / "results");
+  args.push_back(in.string());
+  ASSERT_EQ(run_dsocr(args, work).rc, 0);
+  args.push_back("--boxes");  // writes a PNG inside in/results, which must not become an input
+  r = run_dsocr(args, work);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("1 document(s)"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(in / "results" / "results"));
+}
+
+// Non-UTF-8 file names and prompts are written safely (JSON stays valid) and nothing else stops.
+TEST_F(BatchCli, NonUtf8NamesAndPrompts) {
+  const fs::path in = work / "in";
+  fs::create_directories(in);
+  const std::string odd = std::string("caf\xe9-") + "\xff.png";
+  fs::copy_file(kData + "/images/small.png", in / odd);
+  fs::copy_file(kData + "/images/small.png", in / "plain.png");
+  const fs::path out = work / "out";
+  auto args = common(out);
+  args.insert(args.end(), {"--prompt", std::string("<image>\nFree \xfe OCR."), in.string()});
+  const CliRun r = run_dsocr(args, work);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  const json j = read_json(out / (odd + ".json"));  // parses: invalid bytes were replaced
+  EXPECT_NE(j["source"].get<std::string>().find("caf\xef\xbf\xbd-"), std::string::npos);
+  EXPECT_TRUE(fs::exists(out / "plain.png.json"));
+}
+
+// stdin in, JSON lines out; a failing stdout is an error, not a silent success.
+TEST_F(BatchCli, StdinAndJsonLinesOnStdout) {
+  if (!pdf_supported()) GTEST_SKIP() << "built without PDF support";
+  const fs::path pdf = make_pdf();
+  const std::string cmd = std::string(DSOCR_BIN) + " ocr --model '" + DSOCR_TEST_MODEL +
+                          "' --mode tiny --max-tokens 5 -q --format jsonl --out - - < '" + pdf.string() + "'";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string text;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) text.append(buf, n);
+  EXPECT_EQ(pclose(p), 0);
+  std::istringstream lines(text);
+  std::string line;
+  std::vector<int> pages;
+  while (std::getline(lines, line)) {
+    const json j = json::parse(line);
+    EXPECT_EQ(j["source"], "-");
+    EXPECT_EQ(j["generated_tokens"], 5);
+    EXPECT_TRUE(j.contains("markdown") && j.contains("raw") && j.contains("blocks") && j.contains("stop_reason"));
+    pages.push_back(j["page"]);
+  }
+  std::sort(pages.begin(), pages.end());
+  EXPECT_EQ(pages, (std::vector<int>{1, 2, 3}));
+  // An image on stdin, one page; and /dev/full as stdout fails with exit 1.
+  const std::string full = std::string(DSOCR_BIN) + " ocr --model '" + DSOCR_TEST_MODEL +
+                           "' --mode tiny --max-tokens 3 -q --format jsonl --out - - < '" + kData +
+                           "/images/small.png' > /dev/full 2>'" + (work / "err.txt").string() + "'";
+  const int status = std::system(full.c_str());
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_NE(read_file_text((work / "err.txt").string()).find("stdout: write failed"), std::string::npos);
+  const std::string single = std::string(DSOCR_BIN) + " ocr --model '" + DSOCR_TEST_MODEL + "' --mode tiny --max-tokens 3 -q '" +
+                             kData + "/images/small.png' > /dev/full 2>/dev/null";
+  EXPECT_EQ(WEXITSTATUS(std::system(single.c_str())), 1);
+}
+
+// A multi-page TIFF is read page by page, like a PDF.
+TEST_F(BatchCli, MultiPageTiffPages) {
+  const fs::path tiff = fs::path(kData) / "images" / "pillow" / "tiff_three_pages.tif";
+  const fs::path out = work / "out";
+  auto args = common(out);
+  args.push_back(tiff.string());
+  const CliRun r = run_dsocr(args, work);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  const json j = read_json(out / "tiff_three_pages.tif.json");
+  ASSERT_EQ(j["pages"].size(), 3u);
+  EXPECT_NE(read_file_text((out / "tiff_three_pages.tif.raw.md").string()).find("<--- Page Split --->"), std::string::npos);
 }

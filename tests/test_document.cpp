@@ -16,23 +16,53 @@ TEST(Document, PageRanges) {
   for (const char* bad : {"", "0", "a", "3-1", "1-", "-2", "1,,2", "1.5"}) EXPECT_THROW(parse_page_ranges(bad), Error) << bad;
 }
 
-TEST(Document, CollectsFoldersRecursivelySortedAndNamesOutputsUniquely) {
+TEST(Document, CollectsFoldersRecursivelySortedAndNamesOutputsByPath) {
   const fs::path root = fs::temp_directory_path() / "dsocr_collect";
   fs::remove_all(root);
   fs::create_directories(root / "b" / "deep");
-  for (const char* f : {"z.png", "a.PDF", "notes.txt", "b/x.jpg", "b/deep/y.webp", "b/x.tiff"})
+  fs::create_directories(root / "out" / "images");
+  for (const char* f : {"z.png", "a.PDF", "notes.txt", "b/x.jpg", "b/deep/y.webp", "b/x.tiff", "out/z.png.boxes.png",
+                        "out/images/1.jpg"})
     std::ofstream(root / f) << "x";
   std::vector<std::string> missing;
-  const auto docs = collect_inputs({root.string(), (root / "z.png").string(), "/no/such/file.png"}, &missing);
-  ASSERT_EQ(docs.size(), 6u);
-  EXPECT_EQ(docs[0].name, "a");
+  // z.png twice (in the folder and by name) is one input; the output folder inside it is skipped.
+  const auto docs = collect_inputs({root.string(), "/no/such/file.png"}, &missing, (root / "out").string());
+  ASSERT_EQ(docs.size(), 5u);
+  EXPECT_EQ(docs[0].name, "a.PDF");
   EXPECT_TRUE(docs[0].is_pdf);
-  EXPECT_EQ(docs[1].name, "b/deep/y");
-  EXPECT_EQ(docs[2].name, "b/x");
-  EXPECT_EQ(docs[3].name, "b/x_2");  // x.tiff would overwrite x.jpg's outputs
-  EXPECT_EQ(docs[4].name, "z");
-  EXPECT_EQ(docs[5].name, "z_2");
+  EXPECT_EQ(docs[1].name, "b/deep/y.webp");
+  EXPECT_EQ(docs[2].name, "b/x.jpg");
+  EXPECT_EQ(docs[3].name, "b/x.tiff");  // never x_2: names do not depend on the other files
+  EXPECT_EQ(docs[4].name, "z.png");
   EXPECT_FALSE(docs[4].is_pdf);
   EXPECT_EQ(missing, (std::vector<std::string>{"/no/such/file.png"}));
+  EXPECT_EQ(collect_inputs({root.string(), (root / "z.png").string()}, nullptr, (root / "out").string()).size(), 5u);
+  // Two different files that would write the same outputs are an error naming both.
+  fs::create_directories(root / "other");
+  std::ofstream(root / "other" / "z.png") << "x";
+  try {
+    collect_inputs({(root / "z.png").string(), (root / "other" / "z.png").string()}, nullptr);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("would both write z.png.*"), std::string::npos) << e.what();
+  }
+  fs::remove_all(root);
+}
+
+TEST(Document, FormatsAndTempFiles) {
+  EXPECT_EQ(parse_formats("md,json"), (std::set<OutputFormat>{OutputFormat::Markdown, OutputFormat::Json}));
+  EXPECT_EQ(parse_formats("hocr,alto,pdf").size(), 3u);
+  EXPECT_THROW(parse_formats("md,docx"), Error);
+  EXPECT_THROW(parse_formats(""), Error);
+  const fs::path root = fs::temp_directory_path() / "dsocr_orphans";
+  fs::remove_all(root);
+  fs::create_directories(root / "sub");
+  std::ofstream(root / "a.md.tmp0123456789abcdef") << "x";
+  std::ofstream(root / "sub" / "b.json.tmpfedcba9876543210") << "x";
+  std::ofstream(root / "keep.tmp") << "x";
+  std::ofstream(root / "a.md") << "x";
+  EXPECT_EQ(remove_orphan_temp_files(root.string()), 2);
+  EXPECT_TRUE(fs::exists(root / "keep.tmp"));
+  EXPECT_TRUE(fs::exists(root / "a.md"));
   fs::remove_all(root);
 }

@@ -124,7 +124,7 @@ auto usage(Fn&& fn) -> decltype(fn()) {
   }
 }
 
-int run_ocr(const OcrArgs& a) {
+int run_ocr(const OcrArgs& a, SignalWatcher& signals) {
   const OcrRequest request = usage([&] { return make_request(a); });
   const std::set<OutputFormat> formats = usage([&] { return parse_formats(a.format); });
   const std::vector<int> pages = usage([&] { return a.pages.empty() ? std::vector<int>{} : parse_page_ranges(a.pages); });
@@ -146,7 +146,8 @@ int run_ocr(const OcrArgs& a) {
   if (!a.pages.empty() && single) throw UsageError("--pages applies to PDF inputs");
   if ((a.emit_ids || a.raw) && !single) throw UsageError("--emit-ids and --raw apply to a single image without --out");
 
-  SignalWatcher signals;  // SIGINT/SIGTERM on a thread of their own, before any other thread starts
+  if (!single && a.out != "-") prepare_output_dir(a.out);  // before the model loads
+  signals.set_graceful();  // from here on Ctrl-C stops cleanly and keeps what is finished
   EngineOptions eo;
   eo.model_dir = resolve_model_dir(a.model);
   eo.threads = a.threads;
@@ -192,7 +193,7 @@ int run_ocr(const OcrArgs& a) {
 
 }  // namespace
 
-void add_ocr_command(CLI::App& app) {
+void add_ocr_command(CLI::App& app, SignalWatcher& signals) {
   auto a = std::make_shared<OcrArgs>();
   auto* cmd = app.add_subcommand("ocr",
                                  "Read pages: images, PDFs or folders of them.\n"
@@ -253,8 +254,8 @@ void add_ocr_command(CLI::App& app) {
   cmd->add_option("-t,--threads", a->threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
   cmd->add_flag("-q,--quiet", a->quiet, "No progress output (failures are still reported)");
   cmd->footer(kExitCodesHelp);
-  cmd->callback([a] {
-    const int rc = run_ocr(*a);
+  cmd->callback([a, &signals] {
+    const int rc = run_ocr(*a, signals);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
 }

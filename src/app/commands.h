@@ -26,7 +26,7 @@ void add_info_command(CLI::App& app);             // cmd_info.cpp
 void add_synth_checkpoint_command(CLI::App& app); // cmd_synth.cpp
 void add_tokenize_commands(CLI::App& app);        // cmd_tokenize.cpp: tokenize, detokenize
 void add_encode_command(CLI::App& app);           // cmd_encode.cpp
-void add_ocr_command(CLI::App& app);              // cmd_ocr.cpp
+void add_ocr_command(CLI::App& app, class SignalWatcher& signals);              // cmd_ocr.cpp
 void add_pull_command(CLI::App& app);             // cmd_pull.cpp
 
 }  // namespace dsocr::app

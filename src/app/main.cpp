@@ -1,12 +1,26 @@
 // dsocr: DeepSeek-OCR as one native binary. Subcommands are registered from cmd_*.cpp.
+#include <pthread.h>
+
 #include <csignal>
 #include <cstdio>
 
 #include "app/commands.h"
+#include "app/signals.h"
 #include "core/error.h"
 #include "core/version.h"
 
+// SIGINT/SIGTERM are blocked from the first code the program runs (before main and any static
+// initialiser that might start a thread); SignalWatcher in main() then handles them.
+__attribute__((constructor(101))) static void block_termination_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 int main(int argc, char** argv) {
+  dsocr::app::SignalWatcher signals;  // before any other thread exists
   CLI::App app{
       "dsocr - DeepSeek-OCR inference engine (CPU, optional CUDA).\n"
       "Reads page images and PDFs, writes markdown (with layout boxes on request).\n"
@@ -22,7 +36,7 @@ int main(int argc, char** argv) {
   dsocr::app::add_synth_checkpoint_command(app);
   dsocr::app::add_tokenize_commands(app);
   dsocr::app::add_encode_command(app);
-  dsocr::app::add_ocr_command(app);
+  dsocr::app::add_ocr_command(app, signals);
   dsocr::app::add_pull_command(app);
   app.footer(dsocr::app::kExitCodesHelp);
   // A closed pipe is a write error to report (and exit non-zero), not a silent death by SIGPIPE.

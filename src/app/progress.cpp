@@ -55,6 +55,9 @@ class Progress : public BatchObserver {
     // The reason usually names the file already; avoid saying it twice.
     message(reason.rfind(what, 0) == 0 ? fmt::format("failed: {}", reason) : fmt::format("failed: {}: {}", what, reason));
   }
+  void on_info(const std::string& what, const std::string& text) override {
+    if (style_ != ProgressStyle::Quiet) message(fmt::format("{}: {}", what, text));
+  }
   void on_warning(const std::string& what, const std::string& text) override {
     if (style_ != ProgressStyle::Quiet) message(fmt::format("warning: {}: {}", what, text));
   }
@@ -100,9 +103,10 @@ std::unique_ptr<BatchObserver> make_progress(ProgressStyle style) { return std::
 
 void print_summary(const BatchSummary& s) {
   fmt::print(stderr,
-             "dsocr: {} document(s): {} done, {} skipped, {} failed; {} page(s) done, {} failed, {} truncated; "
+             "dsocr: {} document(s): {} done, {} skipped, {} failed; {} page(s) done{}, {} failed, {} truncated; "
              "{} tokens in {}{}\n",
-             s.documents, s.documents_done, s.documents_skipped, s.documents_failed, s.pages_done, s.pages_failed,
+             s.documents, s.documents_done, s.documents_skipped, s.documents_failed, s.pages_done,
+             s.pages_reused ? fmt::format(" ({} more kept from before)", s.pages_reused) : std::string(), s.pages_failed,
              s.pages_truncated, s.generated_tokens, duration(s.seconds), s.cancelled ? " (interrupted)" : "");
 }
 

@@ -28,7 +28,7 @@ SignalWatcher::SignalWatcher() {
       siginfo_t info;
       const int sig = sigtimedwait(&set, &info, &tick);
       if (sig < 0) continue;  // timeout or EINTR: look at stop_ again
-      if (interrupted_.exchange(true)) _exit(130);  // the second signal: stop now
+      if (!graceful_.load() || interrupted_.exchange(true)) _exit(130);  // stop now
       const char msg[] = "\ndsocr: interrupted, finishing cleanly (again to quit at once)\n";
       (void)!write(2, msg, sizeof msg - 1);
     }
@@ -38,7 +38,7 @@ SignalWatcher::SignalWatcher() {
 SignalWatcher::~SignalWatcher() {
   stop_ = true;
   thread_.join();
-  pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  // Signals stay blocked: what arrives now, during exit, is not worth a death by signal.
 }
 
 }  // namespace dsocr::app

@@ -41,6 +41,8 @@ std::string lower_extension(const fs::path& p) {
   return e;
 }
 
+std::string paths_join(const std::string& out, const std::string& rel) { return (fs::path(out) / rel).string(); }
+
 bool looks_like_pdf(std::string_view bytes) { return bytes.substr(0, 5) == "%PDF-"; }
 
 // Is `p` inside (or equal to) the folder `dir`? Both made absolute and normalised.
@@ -159,6 +161,14 @@ std::set<OutputFormat> parse_formats(const std::string& list) {
   return out;
 }
 
+void prepare_output_dir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const std::string probe = paths_join(dir, ".dsocr/write-test");
+  write_file_atomic(probe, "ok\n");
+  fs::remove(probe, ec);
+}
+
 int remove_orphan_temp_files(const std::string& dir) {
   static const std::regex temp_name(R"(.*\.tmp[0-9a-f]{16}$)");
   int removed = 0;
@@ -185,6 +195,7 @@ struct BatchRunner::Document {
   std::map<int, json> records;      // page -> its record (reused and new)
   std::string error;                // the document could not be opened / its options do not fit
   bool usage_error = false;
+  bool paged = false;               // a PDF or a multi-page image (TIFF): pages joined like a PDF's
   bool submitted_all = false;       // the producer is done with it
   bool finished = false;
   int outstanding = 0;              // pages of to_run not yet recorded
@@ -200,8 +211,6 @@ struct BatchRunner::Pending {
 };
 
 namespace {
-
-std::string paths_join(const std::string& out, const std::string& rel) { return (fs::path(out) / rel).string(); }
 
 json block_json(const Block& b, int width, int height) {
   json bj;
@@ -224,8 +233,8 @@ std::unique_ptr<PdfDocument> open_pdf(const InputDocument& in) {
   return std::make_unique<PdfDocument>(reinterpret_cast<const uint8_t*>(in.stdin_bytes.data()), in.stdin_bytes.size(), "-");
 }
 
-PostprocessOptions postprocess_options(const InputDocument& doc, int page) {
-  return doc.is_pdf ? PostprocessOptions::pdf_page(page - 1) : PostprocessOptions::image();
+PostprocessOptions postprocess_options(bool paged, int page) {
+  return paged ? PostprocessOptions::pdf_page(page - 1) : PostprocessOptions::image();
 }
 
 // The identity of the source file: its absolute path, size and modification time (stdin: a hash).
@@ -283,7 +292,8 @@ class BatchRunner::Impl {
   json page_record(Pending& p, const OcrResult& r);
   void handle(Pending& p);
   void finish_document(Document& d);
-  void write_outputs(Document& d, const std::vector<json>& pages);
+  // only_missing: write just the outputs that do not exist yet (a resumed document asked for more formats).
+  void write_outputs(Document& d, const std::vector<json>& pages, bool only_missing = false);
 
   BatchRunner& r_;
   const BatchOptions& o_;
@@ -315,7 +325,10 @@ void BatchRunner::Impl::plan(Document& d) {
   if (in.is_pdf && o_.pdf_ngram) d.request.generation.ngram = *o_.pdf_ngram;
   int page_count = 1;
   if (in.is_pdf) page_count = open_pdf(in)->page_count();
-  if (in.is_pdf && !o_.pages.empty()) {
+  else if (in.path == "-") page_count = image_page_count(reinterpret_cast<const uint8_t*>(in.stdin_bytes.data()), in.stdin_bytes.size(), "-");
+  else page_count = image_file_page_count(in.path);
+  d.paged = in.is_pdf || page_count > 1;
+  if (d.paged && !o_.pages.empty()) {
     for (int p : o_.pages)
       if (p > page_count) {
         d.usage_error = true;
@@ -379,8 +392,8 @@ Image BatchRunner::Impl::load_page(const Document& d, int page, std::unique_ptr<
     return pdf->render_page(page - 1, o_.dpi);
   }
   if (in.path == "-")
-    return decode_image(reinterpret_cast<const uint8_t*>(in.stdin_bytes.data()), in.stdin_bytes.size(), "-");
-  return load_image(in.path);
+    return decode_image_page(reinterpret_cast<const uint8_t*>(in.stdin_bytes.data()), in.stdin_bytes.size(), page - 1, "-");
+  return load_image_page(in.path, page - 1);
 }
 
 // The producer: renders or loads pages in document order and submits them, keeping at most
@@ -427,11 +440,11 @@ void BatchRunner::Impl::produce() {
 
 json BatchRunner::Impl::page_record(Pending& p, const OcrResult& r) {
   const InputDocument& in = *p.doc->input;
-  const std::string what = in.is_pdf ? fmt::format("{} page {}", in.path, p.page) : in.path;
+  const std::string what = p.doc->paged ? fmt::format("{} page {}", in.path, p.page) : in.path;
   json pj;
   pj["page"] = p.page;
   pj["status"] = "done";
-  PostprocessResult post = postprocess(r.text, p.image.width, p.image.height, postprocess_options(in, p.page));
+  PostprocessResult post = postprocess(r.text, p.image.width, p.image.height, postprocess_options(p.doc->paged, p.page));
   // Crops live in images/NAME/ so that documents sharing an output folder never collide; links are
   // relative to NAME.md.
   const std::string crops_rel = "images/" + fs::path(in.name).filename().string();
@@ -473,7 +486,7 @@ json BatchRunner::Impl::page_record(Pending& p, const OcrResult& r) {
 void BatchRunner::Impl::handle(Pending& p) {
   Document& d = *p.doc;
   const InputDocument& in = *d.input;
-  const std::string what = in.is_pdf ? fmt::format("{} page {}", in.path, p.page) : in.path;
+  const std::string what = d.paged ? fmt::format("{} page {}", in.path, p.page) : in.path;
   json record;
   OcrResult r;
   if (p.job) r = p.job->wait();
@@ -482,7 +495,7 @@ void BatchRunner::Impl::handle(Pending& p) {
     const std::string error = p.job ? r.error : p.error;
     observer_.on_failure(what, error);
     ++summary_.pages_failed;
-    if (!in.is_pdf && !p.job) {  // a single image that cannot be read: the document fails, no outputs
+    if (!d.paged && !p.job) {  // a single image that cannot be read: the document fails, no outputs
       d.error = error;
       --d.outstanding;
       return;
@@ -514,9 +527,19 @@ void BatchRunner::Impl::handle(Pending& p) {
   --d.outstanding;
 }
 
-void BatchRunner::Impl::write_outputs(Document& d, const std::vector<json>& pages) {
+void BatchRunner::Impl::write_outputs(Document& d, const std::vector<json>& pages, bool only_missing) {
   const InputDocument& in = *d.input;
-  const std::set<OutputFormat>& f = o_.formats;
+  std::set<OutputFormat> f = o_.formats;
+  bool boxes = o_.boxes;
+  if (only_missing) {
+    std::error_code ec;
+    auto have = [&](const std::string& suffix) { return fs::exists(output(d, suffix), ec); };
+    const std::map<OutputFormat, std::string> suffix = {{OutputFormat::Markdown, ".md"}, {OutputFormat::Json, ".json"},
+                                                        {OutputFormat::Hocr, ".hocr"}, {OutputFormat::Alto, ".alto.xml"},
+                                                        {OutputFormat::Pdf, ".pdf"}};
+    for (auto it = f.begin(); it != f.end();) it = suffix.count(*it) && have(suffix.at(*it)) ? f.erase(it) : std::next(it);
+    if (boxes && have(d.paged ? ".boxes.pdf" : ".boxes.png")) boxes = false;
+  }
   std::vector<std::string> markdown, raw;
   int failed = 0, truncated = 0;
   for (const json& p : pages) {
@@ -526,8 +549,8 @@ void BatchRunner::Impl::write_outputs(Document& d, const std::vector<json>& page
     truncated += p.value("truncated", false);
   }
   if (f.count(OutputFormat::Markdown)) {
-    write_file_atomic(output(d, ".md"), in.is_pdf ? join_pages(markdown) : markdown.front());
-    write_file_atomic(output(d, ".raw.md"), in.is_pdf ? join_pages(raw) : raw.front());
+    write_file_atomic(output(d, ".md"), d.paged ? join_pages(markdown) : markdown.front());
+    write_file_atomic(output(d, ".raw.md"), d.paged ? join_pages(raw) : raw.front());
   }
 
   // Formats that need the page images render them again, one at a time, in page order.
@@ -539,20 +562,20 @@ void BatchRunner::Impl::write_outputs(Document& d, const std::vector<json>& page
   const bool need_pdf = f.count(OutputFormat::Pdf) > 0;
   if (need_pdf) layout_writers.push_back(make_layout_writer(LayoutFormat::Pdf, output(d, ".pdf"), lw));
   std::unique_ptr<ImagePdfWriter> boxes_pdf;
-  if (o_.boxes && in.is_pdf) boxes_pdf = std::make_unique<ImagePdfWriter>(output(d, ".boxes.pdf"), 95, o_.dpi);
-  if (!layout_writers.empty() || o_.boxes) {
+  if (boxes && d.paged) boxes_pdf = std::make_unique<ImagePdfWriter>(output(d, ".boxes.pdf"), 95, lw.dpi);
+  if (!layout_writers.empty() || boxes) {
     std::unique_ptr<PdfDocument> pdf;
     for (const json& p : pages) {
       if (p.value("status", "done") != "done") continue;
       const int page = p["page"].get<int>();
-      const bool need_image = need_pdf || o_.boxes;
+      const bool need_image = need_pdf || boxes;
       const Image image = need_image ? load_page(d, page, pdf) : Image{};
       const int width = p["width"].get<int>(), height = p["height"].get<int>();
-      const PostprocessResult post = postprocess(p.value("raw", ""), width, height, postprocess_options(in, page));
+      const PostprocessResult post = postprocess(p.value("raw", ""), width, height, postprocess_options(d.paged, page));
       const LayoutPage layout = layout_page_from_blocks(post.blocks, width, height, in.path, page);
       for (auto& w : layout_writers) w->add_page(layout, image);
       if (boxes_pdf) boxes_pdf->add_page(annotate_page(image, post.blocks));
-      else if (o_.boxes) save_png(annotate_page(image, post.blocks), output(d, ".boxes.png"));
+      else if (boxes) save_png(annotate_page(image, post.blocks), output(d, ".boxes.png"));
     }
     for (auto& w : layout_writers)
       if (w->page_count() > 0) w->finish();
@@ -603,11 +626,7 @@ BatchSummary BatchRunner::Impl::run(const std::vector<InputDocument>& inputs) {
   const auto t0 = std::chrono::steady_clock::now();
   summary_.documents = int(inputs.size());
   if (!stdout_mode()) {
-    std::error_code ec;
-    fs::create_directories(o_.out_dir, ec);
-    // A folder that cannot be written fails now, not after hours of OCR.
-    write_file_atomic(paths_join(o_.out_dir, ".dsocr/write-test"), "ok\n");
-    fs::remove(paths_join(o_.out_dir, ".dsocr/write-test"), ec);
+    prepare_output_dir(o_.out_dir);
     if (const int n = remove_orphan_temp_files(o_.out_dir))
       observer_.on_info(o_.out_dir, fmt::format("removed {} temporary file(s) left by an interrupted run", n));
   }
@@ -665,7 +684,7 @@ BatchSummary BatchRunner::Impl::run(const std::vector<InputDocument>& inputs) {
         if (!stdout_mode()) {
           std::vector<json> pages;
           for (int p : d.pages) pages.push_back(d.records.at(p));
-          write_outputs(d, pages);  // formats asked for now that the first run did not write
+          write_outputs(d, pages, /*only_missing=*/true);  // formats asked for now that the first run did not write
           d.journal->remove();
         }
       } catch (const OutputError& e) {

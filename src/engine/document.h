@@ -106,6 +106,10 @@ class BatchRunner {
   const std::atomic<bool>* cancel_;
 };
 
+// Creates the output folder and checks that files can be written in it (throws Error naming it
+// otherwise), so that a batch fails at once, not after hours of OCR.
+void prepare_output_dir(const std::string& dir);
+
 // Removes the temporary files (NAME.tmpXXXXXXXXXXXXXXXX) that a killed run left in `dir`; returns
 // how many.
 int remove_orphan_temp_files(const std::string& dir);

@@ -379,6 +379,13 @@ void Engine::vision_loop() {
 
 // ---- the language model ---------------------------------------------------------------------------------
 
+// Model thread: a page leaves the scheduler; its blocks are free before anyone hears it finished.
+void Engine::leave_scheduler(SequenceState* seq) {
+  scheduler_->remove(seq);
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.kv_blocks_used = blocks_->used();
+}
+
 void Engine::complete(Request& r, RequestStatus status, std::string error) {
   OcrResult& res = r.result;
   res.status = status;
@@ -415,7 +422,7 @@ void Engine::sample(Request& r, const float* logits) {
     r.result.text += rest;
     if (r.on_text && !rest.empty()) r.on_text(rest);
     r.result.stop = stop;
-    scheduler_->remove(&r.seq);
+    leave_scheduler(&r.seq);
     complete(r, RequestStatus::Ok);
     active_.erase(&r.seq);
   };
@@ -429,7 +436,7 @@ void Engine::sample(Request& r, const float* logits) {
   const std::string piece = r.stream->push(next);
   r.result.text += piece;
   if ((r.on_text && !piece.empty() && !r.on_text(piece)) || r.job->cancel_requested()) {
-    scheduler_->remove(&r.seq);
+    leave_scheduler(&r.seq);
     complete(r, RequestStatus::Cancelled);
     active_.erase(&r.seq);
     return;
@@ -471,7 +478,7 @@ void Engine::step(const StepPlan& plan) {
       auto it = active_.find(w.seq);
       if (it == active_.end()) continue;
       RequestPtr r = it->second;
-      scheduler_->remove(w.seq);
+      leave_scheduler(w.seq);
       complete(*r, RequestStatus::EngineError, std::string("language model step: ") + e.what());
       active_.erase(w.seq);
     }
@@ -519,7 +526,7 @@ void Engine::model_loop() {
         if (r->job->cancel_requested()) gone.push_back(seq);
       for (SequenceState* seq : gone) {
         RequestPtr r = active_.at(seq);
-        scheduler_->remove(seq);
+        leave_scheduler(seq);
         complete(*r, RequestStatus::Cancelled);
         active_.erase(seq);
       }

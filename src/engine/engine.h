@@ -89,6 +89,7 @@ class Engine : public PageRecognizer {
   void step(const StepPlan& plan);
   void sample(Request& r, const float* logits);
   void complete(Request& r, RequestStatus status, std::string error = {});
+  void leave_scheduler(SequenceState* seq);
   void wake_all();
 
   EngineOptions options_;

@@ -18,18 +18,30 @@ namespace dsocr {
 
 std::string dump_json(const json& j, int indent) { return j.dump(indent, ' ', false, json::error_handler_t::replace); }
 
-std::string identity_difference(const json& before, const json& now) {
-  std::string out;
+namespace {
+// Differences of two JSON values, nested objects compared key by key ("generation.max_tokens: 6 -> 7").
+void differences(const json& before, const json& now, const std::string& prefix, std::string& out) {
   auto note = [&](const std::string& key, const std::string& a, const std::string& b) {
     if (!out.empty()) out += "; ";
     out += key + ": " + a + " -> " + b;
   };
+  if (!before.is_object() || !now.is_object()) {
+    if (before != now) note(prefix, dump_json(before), dump_json(now));
+    return;
+  }
+  auto key_of = [&](const std::string& k) { return prefix.empty() ? k : prefix + "." + k; };
   for (auto it = now.begin(); it != now.end(); ++it) {
-    if (!before.contains(it.key())) note(it.key(), "(none)", dump_json(it.value()));
-    else if (before[it.key()] != it.value()) note(it.key(), dump_json(before[it.key()]), dump_json(it.value()));
+    if (!before.contains(it.key())) note(key_of(it.key()), "(none)", dump_json(it.value()));
+    else differences(before[it.key()], it.value(), key_of(it.key()), out);
   }
   for (auto it = before.begin(); it != before.end(); ++it)
-    if (!now.contains(it.key())) note(it.key(), dump_json(it.value()), "(none)");
+    if (!now.contains(it.key())) note(key_of(it.key()), dump_json(it.value()), "(none)");
+}
+}  // namespace
+
+std::string identity_difference(const json& before, const json& now) {
+  std::string out;
+  differences(before, now, "", out);
   return out;
 }
 
