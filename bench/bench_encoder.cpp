@@ -20,6 +20,7 @@
 #include "vision/encoder.h"
 #include "vision/preprocess.h"
 #include "bench_memory.h"
+#include "bench_page.h"
 
 using namespace dsocr;
 
@@ -52,22 +53,6 @@ double view_flops(const ModelConfig& c, int size, int batch) {
 }
 
 // A page-like test image: light background, dark "text lines" of pseudo-random word lengths.
-Image synthetic_page(int width, int height) {
-  Image page = make_image(width, height, 250, 250, 245);
-  uint32_t state = 12345;
-  auto next = [&] { return state = state * 1664525u + 1013904223u; };
-  for (int y = 80; y + 14 < height - 80; y += 24) {
-    for (int x = 90; x < width - 90;) {
-      const int word = 20 + int(next() % 90);
-      for (int yy = y; yy < y + 14; ++yy)
-        for (int xx = x; xx < std::min(x + word, width - 90); ++xx)
-          if ((next() & 3) != 0) std::fill_n(page.pixel(xx, yy), 3, uint8_t(20 + next() % 40));
-      x += word + 12;
-    }
-  }
-  return page;
-}
-
 double sgemm_peak(ThreadPool& pool, int n) {
   std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n);
   cpu::sgemm(pool, true, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);  // warm-up
@@ -94,7 +79,7 @@ int main(int argc, char** argv) {
     ThreadPool pool(argc > 4 ? std::atoi(argv[4]) : 0);
 
     const Checkpoint ckpt(dir);
-    const PageViews views = make_views(synthetic_page(1191, 1684), mode);
+    const PageViews views = make_views(bench::synthetic_page(1191, 1684), mode);
     double flops = view_flops(ckpt.config(), views.global_size, 1);
     if (views.has_tiles()) flops += view_flops(ckpt.config(), views.tile_size, int(views.tiles.size()));
     std::printf("model %s, mode %s, A4 page 1191x1684: global %d", dir.c_str(), mode_name(mode), views.global_size);

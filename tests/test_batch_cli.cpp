@@ -78,6 +78,18 @@ pid_t spawn_dsocr(std::vector<std::string> args, const std::string& log) {
   return pid;
 }
 
+// Waits (up to 5 s) until process `pid` blocks SIGINT and SIGTERM, i.e. its own first code has run: before
+// that (the dynamic loader mapping libraries) no program can handle a signal.
+void wait_until_signals_handled(pid_t pid) {
+  const uint64_t want = (uint64_t(1) << (SIGINT - 1)) | (uint64_t(1) << (SIGTERM - 1));
+  for (int i = 0; i < 5000; ++i) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("SigBlk:", 0) == 0 && (std::stoull(line.substr(7), nullptr, 16) & want) == want) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 // Pages recorded in a document's journal (the run in progress), 0 if there is none.
 int journal_pages(const fs::path& out, const std::string& name) {
   const fs::path j = out / ".dsocr" / (name + ".journal.jsonl");
@@ -332,9 +344,8 @@ TEST_F(BatchCli, HundredInterruptsNeverCrash) {
                                            in.string()};
     const std::string log = (work / "trial.log").string();
     const pid_t pid = spawn_dsocr(args, log);
-    // From 100 ms on: while the dynamic loader maps the libraries, before the program's first code
-    // runs, no program can handle a signal (a few ms, more on a loaded machine).
-    std::this_thread::sleep_for(std::chrono::microseconds(100000 + rng() % 800000));
+    wait_until_signals_handled(pid);
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 900000));
     kill(pid, rng() % 2 ? SIGINT : SIGTERM);
     if (rng() % 5 == 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(rng() % 20000));

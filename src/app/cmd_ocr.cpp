@@ -31,7 +31,7 @@ struct OcrArgs {
   int max_tiles = 6, max_tokens = 0, threads = 0, parallel = 0;
   int ngram = -1, ngram_window = -1;
   bool no_ngram = false, emit_ids = false, raw = false, boxes = false, resume = false, retry_failed = false;
-  bool quiet = false, kv_f32 = false;
+  bool quiet = false, kv_f32 = false, fast_gemm = false;
   double dpi = 144, kv_memory_gb = 0;
   float temperature = 0, top_p = 1;
   uint64_t seed = 0;
@@ -152,6 +152,7 @@ int run_ocr(const OcrArgs& a, SignalWatcher& signals) {
   eo.model_dir = resolve_model_dir(a.model);
   eo.threads = a.threads;
   eo.kv_precision = a.kv_f32 ? KvPrecision::F32 : KvPrecision::BF16;
+  eo.fast_gemm = a.fast_gemm;
   eo.kv_memory = int64_t(a.kv_memory_gb * double(int64_t(1) << 30));
   int parallel = a.parallel;
   if (parallel <= 0) {
@@ -251,6 +252,9 @@ void add_ocr_command(CLI::App& app, SignalWatcher& signals) {
   cmd->add_flag("--kv-f32", a->kv_f32,
                 "Keep the attention cache in float32 (default bf16: half the memory; float32 matches a float32\n"
                 "reference bit for bit)");
+  cmd->add_flag("--fast-gemm", a->fast_gemm,
+                "oneDNN's sgemm for prefill and vision products (when built with it): faster on some CPUs, but a\n"
+                "page's tokens may then depend on the other pages in its batch");
   cmd->add_option("-t,--threads", a->threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
   cmd->add_flag("-q,--quiet", a->quiet, "No progress output (failures are still reported)");
   cmd->footer(kExitCodesHelp);

@@ -426,7 +426,7 @@ void Engine::sample(Request& r, const float* logits) {
     complete(r, RequestStatus::Ok);
     active_.erase(&r.seq);
   };
-  if (next == decoder_->config().eos_token_id) return finish_with(StopReason::Eos);
+  if (next == decoder_->config().eos_token_id && !r.request.generation.ignore_eos) return finish_with(StopReason::Eos);
   r.output.push_back(next);
   ++r.seq.output_tokens;
   {
@@ -492,6 +492,13 @@ void Engine::step(const StepPlan& plan) {
     stats_.prompt_tokens += prompt_rows;
     stats_.weight_bytes += s.weight_bytes;
     stats_.experts_hit += uint64_t(s.experts_hit);
+    if (batch_.rows() == batch_.sequences()) {  // every row a decode token
+      ++stats_.decode_steps;
+      stats_.decode_rows += uint64_t(batch_.rows());
+      stats_.decode_seconds += seconds(Clock::now() - t0);
+      stats_.decode_weight_bytes += s.weight_bytes;
+      stats_.decode_experts_hit += uint64_t(s.experts_hit);
+    }
   }
   for (const ScheduledWork& w : plan.work) w.seq->computed += w.count;
   for (size_t j = 0; j < logit_owner.size(); ++j) sample(*logit_owner[j], logits_->data() + int64_t(j) * vocab);

@@ -58,6 +58,9 @@ struct EngineStats {
   uint64_t weight_bytes = 0;      // weights streamed by the decode steps (see StepStats)
   uint64_t experts_hit = 0;       // routed experts hit, summed over steps and MoE layers
   double lm_seconds = 0, vision_seconds = 0;
+  // Steps in which every row is a decode token (no prefill mixed in).
+  uint64_t decode_steps = 0, decode_rows = 0, decode_weight_bytes = 0, decode_experts_hit = 0;
+  double decode_seconds = 0;
 };
 
 class Engine : public PageRecognizer {

@@ -15,6 +15,7 @@ struct GenerationOptions {
   int context_limit = 0;    // 0: the model's max_position_embeddings (8192)
   NgramGuardConfig ngram;   // the image driver's 30/90 by default; PDF pages use 20/50
   SamplingConfig sampling;  // greedy by default
+  bool ignore_eos = false;  // benchmarks: EOS is a token like any other, pages run to the limit
 };
 
 }  // namespace dsocr
