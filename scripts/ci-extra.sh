@@ -3,12 +3,13 @@
 #   1. the lean build: every build option the README offers switched off (built-in GEMM, no PDF, no CUDA,
 #      portable x86-64-v2 code), whole suite;
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer, whole suite (fuzz corpora included);
-#   3. ThreadSanitizer over the tests labelled `concurrency` (the engine's threads).
+#   3. ThreadSanitizer over the tests labelled `concurrency` (the engine's threads);
+#   4. a real Slurm on localhost (slurm-wlm, munge): an array of shards, one cancelled and resubmitted.
 # Each stage prints its wall time. Usage: scripts/ci-extra.sh [lean] [asan] [tsan]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(lean asan tsan)
+[ ${#stages[@]} -gt 0 ] || stages=(lean asan tsan slurm)
 jobs=$(nproc)
 
 stage() {
@@ -48,6 +49,13 @@ tsan() {
   # The built-in GEMM: oneDNN's OpenMP runtime is not instrumented and would only report false races.
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     sanitizer_build build-tsan "-fsanitize=thread" -DDSOCR_WITH_DNNL=OFF -L concurrency --no-tests=error
+}
+
+slurm() {
+  if ! command -v slurmctld >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+  fi
+  bash tests/cli/slurm.sh build/dsocr build/testdata/tiny-model tests/data  # 77 (skipped) fails here
 }
 
 for s in "${stages[@]}"; do stage "$s" "$s"; done

@@ -57,12 +57,16 @@ TEST(Document, FormatsAndTempFiles) {
   const fs::path root = fs::temp_directory_path() / "dsocr_orphans";
   fs::remove_all(root);
   fs::create_directories(root / "sub");
-  std::ofstream(root / "a.md.tmp0123456789abcdef") << "x";
-  std::ofstream(root / "sub" / "b.json.tmpfedcba9876543210") << "x";
+  fs::create_directories(root / "sub" / "images" / "b.png");
+  std::ofstream(root / "a.png.md.tmp0123456789abcdef") << "x";
+  std::ofstream(root / "sub" / "b.png.json.tmpfedcba9876543210") << "x";
+  std::ofstream(root / "sub" / "images" / "b.png" / "0.jpg.tmpfedcba9876543210") << "x";
+  std::ofstream(root / "other.png.md.tmp0123456789abcdef") << "another worker's file";
   std::ofstream(root / "keep.tmp") << "x";
-  std::ofstream(root / "a.md") << "x";
-  EXPECT_EQ(remove_orphan_temp_files(root.string()), 2);
+  std::ofstream(root / "a.png.md") << "x";
+  EXPECT_EQ(remove_orphan_temp_files(root.string(), {"a.png", "sub/b.png"}), 3);
   EXPECT_TRUE(fs::exists(root / "keep.tmp"));
-  EXPECT_TRUE(fs::exists(root / "a.md"));
+  EXPECT_TRUE(fs::exists(root / "a.png.md"));
+  EXPECT_TRUE(fs::exists(root / "other.png.md.tmp0123456789abcdef"));
   fs::remove_all(root);
 }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -17,6 +18,8 @@
 #include "core/error.h"
 #include "engine/document.h"
 #include "engine/engine.h"
+#include "engine/shard.h"
+#include "io/pdf.h"
 #include "io/model_locator.h"
 #include "text/prompt.h"
 #include "text/stream_filter.h"
@@ -27,7 +30,8 @@ namespace {
 
 struct OcrArgs {
   std::vector<std::string> inputs;
-  std::string model, mode = "gundam", task = "markdown", locate, prompt, out, pages, format = "md,json";
+  std::string model, mode = "gundam", task = "markdown", locate, prompt, out, pages, format = "md,json", shard;
+  int shard_pages = 200;
   int max_tiles = 6, max_tokens = 0, threads = 0, parallel = 0;
   int ngram = -1, ngram_window = -1;
   bool no_ngram = false, emit_ids = false, raw = false, boxes = false, resume = false, retry_failed = false;
@@ -134,15 +138,24 @@ int run_ocr(const OcrArgs& a, SignalWatcher& signals) {
   if (formats.count(OutputFormat::Jsonl) && a.out != "-")
     throw UsageError("--format jsonl goes to stdout: use it with --out -");
   if (a.retry_failed && !a.resume) throw UsageError("--retry-failed goes with --resume");
+  const ShardSpec shard = usage([&] { return a.shard.empty() ? ShardSpec{} : parse_shard(a.shard, std::getenv); });
+  if (!a.shard.empty() && (a.out.empty() || a.out == "-")) throw UsageError("--shard needs an output folder (--out DIR)");
   std::vector<std::string> missing;
-  const std::vector<InputDocument> docs = collect_inputs(a.inputs, &missing, a.out == "-" ? "" : a.out);
+  std::vector<InputDocument> docs = collect_inputs(a.inputs, &missing, a.out == "-" ? "" : a.out);
+  docs = shard_inputs(docs, shard, a.shard_pages, [](const InputDocument& d) {
+    try {
+      return PdfDocument(d.path).page_count();
+    } catch (const Error&) {
+      return 0;  // unreadable: the whole document goes to one shard, which reports it
+    }
+  });
   const bool single = a.out.empty() && missing.empty() && docs.size() == 1 && !docs.front().is_pdf &&
                       a.inputs.size() == 1 && a.inputs.front() != "-";
   if (!single && a.out.empty()) {
     if (!missing.empty() && a.inputs.size() == 1) fail("{}: no such file or directory", missing.front());
     throw UsageError("several pages or documents need an output folder: add --out DIR (or --out - --format jsonl)");
   }
-  if (docs.empty() && missing.empty()) fail("no images or PDFs found in {}", fmt::join(a.inputs, ", "));
+  if (docs.empty() && missing.empty() && a.shard.empty()) fail("no images or PDFs found in {}", fmt::join(a.inputs, ", "));
   if (!a.pages.empty() && single) throw UsageError("--pages applies to PDF inputs");
   if ((a.emit_ids || a.raw) && !single) throw UsageError("--emit-ids and --raw apply to a single image without --out");
 
@@ -180,8 +193,10 @@ int run_ocr(const OcrArgs& a, SignalWatcher& signals) {
   auto progress = make_progress(style);
   if (style == ProgressStyle::Lines) fmt::print(stderr, "dsocr: {}\n", engine.describe());
   for (const std::string& m : missing) progress->on_failure(m, m + ": no such file or directory");
+  if (a.out != "-") write_shard_manifest(a.out, shard, docs, false, nullptr);
   BatchRunner runner(engine, options, *progress, &signals.interrupted());
   BatchSummary summary = runner.run(docs);
+  if (a.out != "-") write_shard_manifest(a.out, shard, docs, !summary.cancelled && summary.fatal.empty(), &summary);
   summary.documents += int(missing.size());
   summary.documents_failed += int(missing.size());
   progress.reset();
@@ -216,6 +231,12 @@ void add_ocr_command(CLI::App& app, SignalWatcher& signals) {
       ->default_str("markdown");
   cmd->add_option("--locate", a->locate, "Find TEXT in the image and return its boxes (implies --task locate)");
   cmd->add_option("--prompt", a->prompt, "A raw prompt instead of --task; must contain <image>");
+  cmd->add_option("--shard", a->shard,
+                  "K/N (K from 0): this worker's share of the inputs, for job arrays writing into one --out;\n"
+                  "auto or auto/N: K and N from SLURM_ARRAY_TASK_ID/_COUNT or Kubernetes' JOB_COMPLETION_INDEX");
+  cmd->add_option("--shard-pages", a->shard_pages, "With --shard: PDFs longer than this are split into ranges of this many pages")
+      ->default_str("200")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("-o,--out", a->out, "Output folder (needed for PDFs, folders and several inputs); - with --format jsonl");
   cmd->add_option("--format", a->format,
                   "Outputs, comma-separated: md (NAME.md, NAME.raw.md), json, hocr (NAME.hocr), alto (NAME.alto.xml),\n"

@@ -169,15 +169,27 @@ void prepare_output_dir(const std::string& dir) {
   fs::remove(probe, ec);
 }
 
-int remove_orphan_temp_files(const std::string& dir) {
-  static const std::regex temp_name(R"(.*\.tmp[0-9a-f]{16}$)");
+int remove_orphan_temp_files(const std::string& dir, const std::vector<std::string>& document_names) {
+  static const std::regex temp_name(R"((.*)\.tmp[0-9a-f]{16}$)");
+  // What a document writes: NAME.*, images/STEM/* next to it, .dsocr/NAME.journal.jsonl.
+  std::vector<std::string> prefixes;
+  for (const std::string& name : document_names) {
+    const fs::path n(name);
+    prefixes.push_back(name + ".");
+    prefixes.push_back((n.parent_path() / "images" / n.filename()).string() + "/");
+    prefixes.push_back(".dsocr/" + name + ".");
+  }
   int removed = 0;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return 0;
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
-    if (it->is_regular_file(ec) && std::regex_match(it->path().filename().string(), temp_name))
+    std::smatch m;
+    const std::string rel = fs::relative(it->path(), dir, ec).string();
+    if (!it->is_regular_file(ec) || !std::regex_match(rel, m, temp_name)) continue;
+    const std::string target = m[1];
+    if (std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) { return target.rfind(p, 0) == 0; }))
       removed += fs::remove(it->path(), ec) ? 1 : 0;
   }
   return removed;
@@ -328,7 +340,11 @@ void BatchRunner::Impl::plan(Document& d) {
   else if (in.path == "-") page_count = image_page_count(reinterpret_cast<const uint8_t*>(in.stdin_bytes.data()), in.stdin_bytes.size(), "-");
   else page_count = image_file_page_count(in.path);
   d.paged = in.is_pdf || page_count > 1;
-  if (d.paged && !o_.pages.empty()) {
+  if (in.first_page > 0) {  // a range of the document (a shard's share of a large PDF)
+    for (int p = in.first_page; p <= std::min(in.last_page, page_count); ++p)
+      if (o_.pages.empty() || std::binary_search(o_.pages.begin(), o_.pages.end(), p)) d.pages.push_back(p);
+    if (d.pages.empty()) fail("{}: pages {}-{}: none to read", in.path, in.first_page, in.last_page);
+  } else if (d.paged && !o_.pages.empty()) {
     for (int p : o_.pages)
       if (p > page_count) {
         d.usage_error = true;
@@ -339,6 +355,7 @@ void BatchRunner::Impl::plan(Document& d) {
     for (int p = 1; p <= page_count; ++p) d.pages.push_back(p);
   }
   d.identity = json{{"source", source_identity(in)}, {"generation", generation_identity(d.request, o_, in.is_pdf)}};
+  if (in.first_page > 0) d.identity["pages"] = {in.first_page, in.last_page};
   if (stdout_mode()) {
     d.to_run = d.pages;
     return;
@@ -603,6 +620,7 @@ void BatchRunner::Impl::finish_document(Document& d) {
   d.finished = true;
   if (!d.error.empty()) {
     ++summary_.documents_failed;
+    summary_.failed_documents.emplace_back(d.input->name, d.error);
     if (d.journal) d.journal->remove();
     return;
   }
@@ -627,7 +645,9 @@ BatchSummary BatchRunner::Impl::run(const std::vector<InputDocument>& inputs) {
   summary_.documents = int(inputs.size());
   if (!stdout_mode()) {
     prepare_output_dir(o_.out_dir);
-    if (const int n = remove_orphan_temp_files(o_.out_dir))
+    std::vector<std::string> names;
+    for (const InputDocument& in : inputs) names.push_back(in.name);
+    if (const int n = remove_orphan_temp_files(o_.out_dir, names))
       observer_.on_info(o_.out_dir, fmt::format("removed {} temporary file(s) left by an interrupted run", n));
   }
 
@@ -651,6 +671,7 @@ BatchSummary BatchRunner::Impl::run(const std::vector<InputDocument>& inputs) {
     if (!d.error.empty()) {
       observer_.on_failure(d.input->path, d.error);
       ++summary_.documents_failed;
+      summary_.failed_documents.emplace_back(d.input->name, d.error);
       summary_.usage_errors += d.usage_error;
       d.finished = true;
       d.submitted_all = true;
@@ -668,6 +689,7 @@ BatchSummary BatchRunner::Impl::run(const std::vector<InputDocument>& inputs) {
         d.error = e.what();
         observer_.on_failure(d.input->path, d.error);
         ++summary_.documents_failed;
+        summary_.failed_documents.emplace_back(d.input->name, d.error);
         d.finished = d.submitted_all = true;
         continue;
       }
@@ -760,6 +782,7 @@ BatchSummary BatchRunner::Impl::run(const std::vector<InputDocument>& inputs) {
         } catch (const Error& e) {
           observer_.on_failure(d.input->path, e.what());
           ++summary_.documents_failed;
+          summary_.failed_documents.emplace_back(d.input->name, e.what());
         }
       }
       // Keep the progress display alive with the tokens of the oldest page still running.

@@ -29,6 +29,7 @@ struct InputDocument {
   std::string name;
   bool is_pdf = false;
   std::string stdin_bytes;  // the data read from stdin ("-" only)
+  int first_page = 0, last_page = 0;  // a range of a PDF's pages (1-based, inclusive; 0: all), e.g. a shard's
 };
 
 // Files to process, in order: each path as given ("-": stdin, read now); directories recursively,
@@ -84,6 +85,7 @@ struct BatchSummary {
   double seconds = 0;
   bool cancelled = false;
   std::string fatal;     // the error that stopped the batch (disk full), "" if none
+  std::vector<std::pair<std::string, std::string>> failed_documents;  // name, why: documents with no outputs
   bool ok() const { return documents_failed == 0 && pages_failed == 0 && !cancelled && fatal.empty(); }
 };
 
@@ -110,8 +112,9 @@ class BatchRunner {
 // otherwise), so that a batch fails at once, not after hours of OCR.
 void prepare_output_dir(const std::string& dir);
 
-// Removes the temporary files (NAME.tmpXXXXXXXXXXXXXXXX) that a killed run left in `dir`; returns
-// how many.
-int remove_orphan_temp_files(const std::string& dir);
+// Removes the temporary files (FILE.tmpXXXXXXXXXXXXXXXX) that a killed run left in `dir` for the
+// documents named (their outputs, crops and journals: other workers sharing the folder may be writing
+// theirs right now); returns how many.
+int remove_orphan_temp_files(const std::string& dir, const std::vector<std::string>& document_names);
 
 }  // namespace dsocr
