@@ -79,7 +79,7 @@ TEST(DocumentOutputs, ImageCropsLinksPixelBoxesAndAnnotatedPage) {
   options.out_dir = (work.dir / "out").string();
   options.boxes = true;
   BatchRunner runner(fake, options, quiet, nullptr);
-  const BatchSummary s = runner.run({{(work.dir / "in" / "page.png").string(), "page", false}});
+  const BatchSummary s = runner.run({{(work.dir / "in" / "page.png").string(), "page", false, {}}});
   EXPECT_TRUE(s.ok());
   EXPECT_EQ(s.pages_done, 1);
 
@@ -127,7 +127,7 @@ TEST(DocumentOutputs, PdfPagesAreJoinedCroppedPerPageAndTruncationIsCounted) {
   options.out_dir = (work.dir / "out").string();
   options.dpi = 72;
   BatchRunner runner(fake, options, quiet, nullptr);
-  const BatchSummary s = runner.run({{pdf.string(), "doc", true}});
+  const BatchSummary s = runner.run({{pdf.string(), "doc", true, {}}});
   EXPECT_EQ(fake.calls, 2);
   EXPECT_EQ(s.pages_done, 2);
   EXPECT_EQ(s.pages_truncated, 2);  // kept and counted, never dropped
