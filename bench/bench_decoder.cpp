@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "backend/cpu/vec_math.h"  // immintrin.h, with GCC 12's false warning silenced
+#include "backend/cpu/simd.h"  // immintrin.h, with GCC 12's false warnings silenced
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"

@@ -1,5 +1,6 @@
-// The CPU linear() kernels on the model's shapes: the batch-invariant kernel against oneDNN's sgemm
-// (when built with it) in the same run, GFLOP/s for many rows and GB/s of weights for few rows.
+// The CPU linear() kernels on the model's shapes: the batch-invariant kernel of every instruction set
+// this CPU runs (AVX-512, AVX2, baseline: the same binary, each variant's table called directly) and
+// oneDNN's sgemm (when built with it), in the same run; GFLOP/s for many rows, GB/s of weights for few.
 //   bench_gemm [THREADS=0] [REPEATS=5]
 #include <algorithm>
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/kernels.h"
 #include "core/dtype.h"
 #include "core/thread_pool.h"
 
@@ -48,9 +50,16 @@ int main(int argc, char** argv) {
       {"LM decode expert down, 1 row", 1, 1280, 896}, {"LM decode lm_head, 1 row", 1, 129280, 1280},
       {"LM decode lm_head, 8 rows", 8, 129280, 1280},
   };
-  std::printf("%d threads; linear kernel %s (%d lanes); sgemm %s\n", pool.size(), cpu::linear_isa(),
-              cpu::linear_lanes(), cpu::gemm_backend_name());
-  std::printf("%-30s %6s %7s %6s  %10s %10s  %s\n", "shape", "M", "N", "K", "invariant", "sgemm", "invariant/sgemm");
+  std::vector<const cpu::KernelVariant*> variants;
+  for (const cpu::KernelVariant& v : cpu::kernel_variants())
+    if (v.supported) variants.push_back(&v);
+  std::printf("%d threads; batch-invariant linear kernels per instruction set; sgemm %s\n", pool.size(),
+              cpu::gemm_backend_name());
+  std::printf("%-30s %6s %7s %6s ", "shape", "M", "N", "K");
+  for (const cpu::KernelVariant* v : variants) std::printf(" %11s", v->name);
+  std::printf(" %11s", "sgemm");
+  if (variants.size() > 1) std::printf("  %s/%s", variants[1]->name, variants[0]->name);
+  std::printf("  %s/sgemm\n", variants[0]->name);
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> dist(-1, 1);
   for (const Shape& s : shapes) {
@@ -59,7 +68,9 @@ int main(int argc, char** argv) {
     for (float& x : a) x = dist(rng);
     for (uint16_t& x : w) x = f32_to_bf16(dist(rng) * 0.05f);
     const Weight W{DType::BF16, w.data(), s.N, s.K};
-    const double t_inv = best_seconds(repeats, [&] { cpu::linear(pool, a.data(), s.M, W, nullptr, c.data()); });
+    std::vector<double> t_variant;
+    for (const cpu::KernelVariant* v : variants)
+      t_variant.push_back(best_seconds(repeats, [&] { v->table->linear(pool, a.data(), s.M, W, nullptr, c.data(), false, 0, 0); }));
     const bool have_sgemm = std::string(cpu::gemm_backend_name()) == "oneDNN" && s.M > 8;
     const double t_sg = have_sgemm ? best_seconds(repeats, [&] { cpu::linear_sgemm(pool, a.data(), s.M, W, nullptr, c.data()); }) : 0;
     const double flops = 2.0 * double(s.M) * double(s.N) * double(s.K);
@@ -70,9 +81,12 @@ int main(int argc, char** argv) {
       else std::snprintf(buf, sizeof buf, "%.1f GF/s", flops / t / 1e9);
       return std::string(buf);
     };
-    std::printf("%-30s %6lld %7lld %6lld  %10s %10s  %s\n", s.what, (long long)s.M, (long long)s.N, (long long)s.K,
-                rate(t_inv).c_str(), rate(t_sg).c_str(),
-                have_sgemm ? (std::to_string(t_sg / t_inv).substr(0, 4)).c_str() : "-");
+    std::printf("%-30s %6lld %7lld %6lld ", s.what, (long long)s.M, (long long)s.N, (long long)s.K);
+    for (double t : t_variant) std::printf(" %11s", rate(t).c_str());
+    std::printf(" %11s", rate(t_sg).c_str());
+    if (variants.size() > 1) std::printf("  %12.2f", t_variant[0] / t_variant[1]);
+    if (have_sgemm) std::printf("  %8.2f", t_sg / t_variant[0]);
+    std::printf("\n");
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dsocr needs (as root, or through sudo) and builds it in ./build.
 # Usage: scripts/setup.sh [extra cmake args]   e.g. -DDSOCR_WITH_PDF=OFF -DDSOCR_WITH_CUDA=OFF
+#        scripts/setup.sh --no-build           only the packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+if [ "${1:-}" = --no-build ]; then exit 0; fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "$@"
 cmake --build build -j "$(nproc)"
 echo "setup: built build/dsocr"

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
+#include "backend/cpu/kernels.h"
 #include "io/checkpoint.h"
 
 namespace dsocr::app {
@@ -62,11 +63,18 @@ void print_info(const std::string& dir) {
 }  // namespace
 
 void add_info_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("info", "Show what a model directory holds: parameter counts, dtypes, configuration");
+  auto* cmd = app.add_subcommand("info", "Show what a model directory holds: parameter counts, dtypes, configuration;\n"
+                                          "or, with --cpu, which CPU kernels this machine runs");
   auto dir = std::make_shared<std::string>();
-  cmd->add_option("model_dir", *dir, "DeepSeek-OCR model directory (config.json, tokenizer.json, *.safetensors)")
-      ->required();
-  cmd->callback([dir] { print_info(*dir); });
+  auto cpu = std::make_shared<bool>(false);
+  cmd->add_option("model_dir", *dir, "DeepSeek-OCR model directory (config.json, tokenizer.json, *.safetensors)");
+  cmd->add_flag("--cpu", *cpu,
+                "The CPU, the kernel variants built in and the one in use ($DSOCR_ISA=avx2|base|... caps it)");
+  cmd->callback([dir, cpu] {
+    if (*cpu) fmt::print("{}\n", cpu::describe_cpu_kernels());
+    if (!dir->empty()) print_info(*dir);
+    else if (!*cpu) throw UsageError("info: give a model directory, or --cpu");
+  });
 }
 
 }  // namespace dsocr::app

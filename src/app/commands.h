@@ -27,7 +27,9 @@ void add_synth_checkpoint_command(CLI::App& app); // cmd_synth.cpp
 void add_tokenize_commands(CLI::App& app);        // cmd_tokenize.cpp: tokenize, detokenize
 void add_encode_command(CLI::App& app);           // cmd_encode.cpp
 void add_ocr_command(CLI::App& app, class SignalWatcher& signals);              // cmd_ocr.cpp
-void add_pull_command(CLI::App& app);
-void add_status_command(CLI::App& app);            // cmd_status.cpp             // cmd_pull.cpp
+void add_pull_command(CLI::App& app);              // cmd_pull.cpp
+void add_status_command(CLI::App& app);            // cmd_status.cpp
+// cmd_docs.cpp: `man` and `completion bash`, generated from the commands registered before it.
+void add_docs_commands(CLI::App& app);
 
 }  // namespace dsocr::app

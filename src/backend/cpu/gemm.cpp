@@ -1,16 +1,12 @@
+// The GEMM pieces that are not per instruction set: oneDNN's sgemm (or a simple loop) and
+// linear_sgemm on top of it. The batch-invariant linear() is in gemm_kernels.cpp.
 #include "backend/cpu/gemm.h"
-
-#include "backend/cpu/vec_math.h"  // immintrin.h, with GCC 12's false warnings silenced
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
 #include <vector>
-
-#if defined(__AVX2__) && !defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #include "core/error.h"
 
@@ -20,391 +16,6 @@
 #endif
 
 namespace dsocr::cpu {
-
-namespace {
-
-// ---- one vector of kLanes floats, and the fixed-order reduction every path shares ----------------
-
-#if defined(__AVX512F__)
-constexpr int kLanes = 16;
-using Vec = __m512;
-inline Vec vzero() { return _mm512_setzero_ps(); }
-inline Vec vload(const float* p) { return _mm512_loadu_ps(p); }
-inline Vec vload(const uint16_t* p) { return load16(p); }
-inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-inline void vstore(float* p, Vec v) { _mm512_storeu_ps(p, v); }
-// Lane i + lane i+8, then i + i+4, then i + i+2, then lane 0 + lane 1.
-inline float reduce(Vec x) {
-  const __m256 t = _mm256_add_ps(_mm512_castps512_ps256(x),
-                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
-  const __m128 u = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-  const __m128 w = _mm_add_ps(u, _mm_movehl_ps(u, u));
-  return _mm_cvtss_f32(_mm_add_ss(w, _mm_movehdup_ps(w)));
-}
-// reduce() of 16 accumulators at once, with the same pairings (so the same bits): lane 4L + m of the
-// result is reduce(acc[4m + L]).
-inline Vec reduce16(const Vec* acc) {
-  Vec t[8], u[4], v[2];
-  for (int j = 0; j < 8; ++j)
-    t[j] = _mm512_add_ps(_mm512_shuffle_f32x4(acc[2 * j], acc[2 * j + 1], 0x44),
-                         _mm512_shuffle_f32x4(acc[2 * j], acc[2 * j + 1], 0xEE));
-  for (int j = 0; j < 4; ++j)
-    u[j] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * j], t[2 * j + 1], 0x88),
-                         _mm512_shuffle_f32x4(t[2 * j], t[2 * j + 1], 0xDD));
-  for (int j = 0; j < 2; ++j)
-    v[j] = _mm512_add_ps(_mm512_shuffle_ps(u[2 * j], u[2 * j + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                         _mm512_shuffle_ps(u[2 * j], u[2 * j + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-  return _mm512_add_ps(_mm512_shuffle_ps(v[0], v[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                       _mm512_shuffle_ps(v[0], v[1], _MM_SHUFFLE(3, 1, 3, 1)));
-}
-constexpr const char* kIsa = "avx512";
-#elif defined(__AVX2__) && defined(__FMA__)
-constexpr int kLanes = 8;
-using Vec = __m256;
-inline Vec vzero() { return _mm256_setzero_ps(); }
-inline Vec vload(const float* p) { return _mm256_loadu_ps(p); }
-inline Vec vload(const uint16_t* p) {
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-inline void vstore(float* p, Vec v) { _mm256_storeu_ps(p, v); }
-// Lane i + lane i+4, then i + i+2, then lane 0 + lane 1.
-inline float reduce(Vec x) {
-  const __m128 u = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
-  const __m128 w = _mm_add_ps(u, _mm_movehl_ps(u, u));
-  return _mm_cvtss_f32(_mm_add_ss(w, _mm_movehdup_ps(w)));
-}
-constexpr const char* kIsa = "avx2";
-#else
-constexpr int kLanes = 1;
-struct Vec {
-  float x;
-};
-inline Vec vzero() { return {0.0f}; }
-inline Vec vload(const float* p) { return {*p}; }
-inline Vec vload(const uint16_t* p) { return {bf16_to_f32(*p)}; }
-inline Vec vfma(Vec a, Vec b, Vec c) { return {std::fma(a.x, b.x, c.x)}; }
-inline void vstore(float* p, Vec v) { *p = v.x; }
-inline float reduce(Vec x) { return x.x; }
-constexpr const char* kIsa = "scalar";
-#endif
-
-// A loaded vector that several FMAs use stays in its register: without this GCC folds the load into
-// every FMA as a memory operand, and the repeated loads (one 512-bit load per cycle on Zen 4) halve
-// the kernels' speed.
-inline void in_register(Vec& v) {
-#if defined(__AVX2__) || defined(__AVX512F__)
-  asm("" : "+v"(v));
-#else
-  (void)v;
-#endif
-}
-
-inline float widen(float x) { return x; }
-inline float widen(uint16_t x) { return bf16_to_f32(x); }
-
-// Every kernel below produces, for each output element, reduce(fma chain over the full k-blocks);
-// the k past the last block, the bias and the accumulation are applied by finish().
-inline void finish(float s, const float* a, const float* w, int64_t k_from, int64_t K, const float* bias, int64_t n,
-                   float* out, bool accumulate) {
-  for (int64_t k = k_from; k < K; ++k) s = std::fma(a[k], w[k], s);
-  const float v = bias ? s + bias[n] : s;
-  *out = accumulate ? *out + v : v;
-}
-template <typename T>
-inline void finish(float s, const float* a, const T* w, int64_t k_from, int64_t K, const float* bias, int64_t n,
-                   float* out, bool accumulate) {
-  for (int64_t k = k_from; k < K; ++k) s = std::fma(a[k], widen(w[k]), s);
-  const float v = bias ? s + bias[n] : s;
-  *out = accumulate ? *out + v : v;
-}
-
-// ---- few rows (decode): weights streamed straight from the checkpoint ---------------------------
-
-// Kernels stay out of line: inlined into their callers, GCC runs out of general registers for the
-// row pointers and keeps them in vector registers, moving them back every iteration.
-#define DSOCR_KERNEL __attribute__((noinline))
-
-// Hardware prefetchers stop at 4 KiB pages and follow few streams: while one group of weight rows
-// is multiplied, the next group's rows (`rows` of them from `next`, stride ldw) are fetched at the
-// same offsets, one cache line per row every 64 bytes.
-template <typename T>
-inline void prefetch_rows(const T* next, int64_t ldw, int rows, int64_t k) {
-#if defined(__AVX2__) || defined(__AVX512F__)
-  if (next && (k * int64_t(sizeof(T))) % 64 == 0)
-    for (int r = 0; r < rows; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * ldw + k), _MM_HINT_T0);
-#else
-  (void)next, (void)ldw, (void)rows, (void)k;
-#endif
-}
-
-// One row of A against 8 weight rows (8 memory streams in flight). sums[c] for row c.
-template <typename T>
-DSOCR_KERNEL void direct_1x8(const float* a, const T* w, int64_t ldw, int64_t kblocks, float* sums, const T* next) {
-  const T *w0 = w, *w1 = w + ldw, *w2 = w + 2 * ldw, *w3 = w + 3 * ldw;
-  const T *w4 = w + 4 * ldw, *w5 = w + 5 * ldw, *w6 = w + 6 * ldw, *w7 = w + 7 * ldw;
-  Vec c0 = vzero(), c1 = vzero(), c2 = vzero(), c3 = vzero(), c4 = vzero(), c5 = vzero(), c6 = vzero(), c7 = vzero();
-  for (int64_t k = 0; k < kblocks * kLanes; k += kLanes) {
-    prefetch_rows(next, ldw, 8, k);
-    Vec av = vload(a + k);
-    in_register(av);
-    c0 = vfma(av, vload(w0 + k), c0);
-    c1 = vfma(av, vload(w1 + k), c1);
-    c2 = vfma(av, vload(w2 + k), c2);
-    c3 = vfma(av, vload(w3 + k), c3);
-    c4 = vfma(av, vload(w4 + k), c4);
-    c5 = vfma(av, vload(w5 + k), c5);
-    c6 = vfma(av, vload(w6 + k), c6);
-    c7 = vfma(av, vload(w7 + k), c7);
-  }
-  sums[0] = reduce(c0), sums[1] = reduce(c1), sums[2] = reduce(c2), sums[3] = reduce(c3);
-  sums[4] = reduce(c4), sums[5] = reduce(c5), sums[6] = reduce(c6), sums[7] = reduce(c7);
-}
-
-// Two rows of A against 4 weight rows. sums[r * 4 + c].
-template <typename T>
-DSOCR_KERNEL void direct_2x4(const float* a0, const float* a1, const T* w, int64_t ldw, int64_t kblocks, float* sums,
-                             const T* next) {
-  const T *w0 = w, *w1 = w + ldw, *w2 = w + 2 * ldw, *w3 = w + 3 * ldw;
-  Vec c00 = vzero(), c01 = vzero(), c02 = vzero(), c03 = vzero();
-  Vec c10 = vzero(), c11 = vzero(), c12 = vzero(), c13 = vzero();
-  for (int64_t k = 0; k < kblocks * kLanes; k += kLanes) {
-    prefetch_rows(next, ldw, 4, k);
-    Vec x0 = vload(a0 + k), x1 = vload(a1 + k);
-    in_register(x0), in_register(x1);
-    Vec v = vload(w0 + k);
-    in_register(v);
-    c00 = vfma(x0, v, c00), c10 = vfma(x1, v, c10);
-    v = vload(w1 + k);
-    in_register(v);
-    c01 = vfma(x0, v, c01), c11 = vfma(x1, v, c11);
-    v = vload(w2 + k);
-    in_register(v);
-    c02 = vfma(x0, v, c02), c12 = vfma(x1, v, c12);
-    v = vload(w3 + k);
-    in_register(v);
-    c03 = vfma(x0, v, c03), c13 = vfma(x1, v, c13);
-  }
-  sums[0] = reduce(c00), sums[1] = reduce(c01), sums[2] = reduce(c02), sums[3] = reduce(c03);
-  sums[4] = reduce(c10), sums[5] = reduce(c11), sums[6] = reduce(c12), sums[7] = reduce(c13);
-}
-
-// One row of A against up to 4 weight rows (the last row of an odd count; feature tails).
-template <typename T>
-void direct_1xn(const float* a, const T* w, int64_t ldw, int cols, int64_t kblocks, float* sums) {
-  for (int c = 0; c < cols; ++c) {
-    const T* wc = w + c * ldw;
-    Vec x = vzero();
-    for (int64_t k = 0; k < kblocks * kLanes; k += kLanes) x = vfma(vload(a + k), vload(wc + k), x);
-    sums[c] = reduce(x);
-  }
-}
-
-// Rows [m0, m1) x features [n0, n1) with the weights read straight from the checkpoint; W points at
-// the row of feature n0. One row streams 8 weight rows at a time; more rows go in pairs under each
-// group of 4 weight rows, which stays in L1 while the pairs pass.
-template <typename T>
-void direct_rows(const float* A, int64_t lda, int64_t m0, int64_t m1, const T* W, int64_t K, int64_t n0, int64_t n1,
-                 const float* bias, float* C, int64_t ldc, bool accumulate) {
-  const int64_t kblocks = K / kLanes, k_from = kblocks * kLanes;
-  float sums[8];
-  if (m1 - m0 == 1) {
-    const float* a = A + m0 * lda;
-    for (int64_t n = n0; n < n1; n += 8) {
-      const int cols = int(std::min<int64_t>(8, n1 - n));
-      const T* w = W + (n - n0) * K;
-      const T* next = n + 16 <= n1 ? w + 8 * K : nullptr;
-      if (cols == 8) direct_1x8(a, w, K, kblocks, sums, next);
-      else direct_1xn(a, w, K, cols, kblocks, sums);
-      for (int c = 0; c < cols; ++c) finish(sums[c], a, w + c * K, k_from, K, bias, n + c, C + m0 * ldc + n + c, accumulate);
-    }
-    return;
-  }
-  for (int64_t n = n0; n < n1; n += 4) {
-    const int cols = int(std::min<int64_t>(4, n1 - n));
-    const T* w = W + (n - n0) * K;
-    int64_t m = m0;
-    for (; m + 2 <= m1; m += 2) {
-      const float *a0 = A + m * lda, *a1 = a0 + lda;
-      if (cols == 4) {
-        // The first pair brings the group in from memory and fetches the next group.
-        direct_2x4(a0, a1, w, K, kblocks, sums, n + 8 <= n1 ? w + 4 * K : nullptr);
-      } else {
-        direct_1xn(a0, w, K, cols, kblocks, sums);
-        direct_1xn(a1, w, K, cols, kblocks, sums + 4);
-      }
-      for (int c = 0; c < cols; ++c) {
-        finish(sums[c], a0, w + c * K, k_from, K, bias, n + c, C + m * ldc + n + c, accumulate);
-        finish(sums[4 + c], a1, w + c * K, k_from, K, bias, n + c, C + (m + 1) * ldc + n + c, accumulate);
-      }
-    }
-    if (m < m1) {
-      const float* a = A + m * lda;
-      direct_1xn(a, w, K, cols, kblocks, sums);
-      for (int c = 0; c < cols; ++c) finish(sums[c], a, w + c * K, k_from, K, bias, n + c, C + m * ldc + n + c, accumulate);
-    }
-  }
-}
-
-// ---- many rows: packed float32 tiles, 4 rows x 4 features -----------------------------------------
-
-// Packed layouts: a row tile is [kblock][4 rows][kLanes], a feature tile [kblock][4 features][kLanes];
-// one pointer each walks them, so the kernel needs no per-row addresses.
-template <typename T>
-void pack_tile(const T* src, int64_t ld, int count, int64_t kblocks, float* dst) {
-  const T* s0 = src;
-  const T* s1 = src + std::min(1, count - 1) * ld;
-  const T* s2 = src + std::min(2, count - 1) * ld;
-  const T* s3 = src + std::min(3, count - 1) * ld;
-  for (int64_t kb = 0; kb < kblocks; ++kb, dst += 4 * kLanes) {
-    const int64_t k = kb * kLanes;
-    vstore(dst, vload(s0 + k));
-    vstore(dst + kLanes, vload(s1 + k));
-    vstore(dst + 2 * kLanes, vload(s2 + k));
-    vstore(dst + 3 * kLanes, vload(s3 + k));
-  }
-}
-
-// sums[r * 4 + c] for a packed row tile and feature tile.
-DSOCR_KERNEL void packed_4x4(const float* ap, const float* wp, int64_t kblocks, float* sums) {
-  Vec c00 = vzero(), c01 = vzero(), c02 = vzero(), c03 = vzero(), c10 = vzero(), c11 = vzero(), c12 = vzero(),
-      c13 = vzero(), c20 = vzero(), c21 = vzero(), c22 = vzero(), c23 = vzero(), c30 = vzero(), c31 = vzero(),
-      c32 = vzero(), c33 = vzero();
-  for (int64_t kb = 0; kb < kblocks; ++kb, ap += 4 * kLanes, wp += 4 * kLanes) {
-    Vec x0 = vload(ap), x1 = vload(ap + kLanes), x2 = vload(ap + 2 * kLanes), x3 = vload(ap + 3 * kLanes);
-    in_register(x0), in_register(x1), in_register(x2), in_register(x3);
-    Vec v = vload(wp);
-    in_register(v);
-    c00 = vfma(x0, v, c00), c10 = vfma(x1, v, c10), c20 = vfma(x2, v, c20), c30 = vfma(x3, v, c30);
-    v = vload(wp + kLanes);
-    in_register(v);
-    c01 = vfma(x0, v, c01), c11 = vfma(x1, v, c11), c21 = vfma(x2, v, c21), c31 = vfma(x3, v, c31);
-    v = vload(wp + 2 * kLanes);
-    in_register(v);
-    c02 = vfma(x0, v, c02), c12 = vfma(x1, v, c12), c22 = vfma(x2, v, c22), c32 = vfma(x3, v, c32);
-    v = vload(wp + 3 * kLanes);
-    in_register(v);
-    c03 = vfma(x0, v, c03), c13 = vfma(x1, v, c13), c23 = vfma(x2, v, c23), c33 = vfma(x3, v, c33);
-  }
-#if defined(__AVX512F__)
-  // reduce16 returns lane 4L + m = reduce(acc[4m + L]): pass element e = r*4 + c as acc[4(e%4) + e/4].
-  const Vec acc[16] = {c00, c10, c20, c30, c01, c11, c21, c31, c02, c12, c22, c32, c03, c13, c23, c33};
-  _mm512_storeu_ps(sums, reduce16(acc));
-#else
-  const Vec acc[16] = {c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33};
-  for (int e = 0; e < 16; ++e) sums[e] = reduce(acc[e]);
-#endif
-}
-
-// Rows [m0, m1) x features [n0, n1) through packed tiles. W points at the row of feature n0.
-// scratch: 4 * K (row tile) + (n1 - n0 rounded up to 4) * K (feature tiles) floats.
-template <typename T>
-void packed_rows(const float* A, int64_t lda, int64_t m0, int64_t m1, const T* W, int64_t K, int64_t n0, int64_t n1,
-                 const float* bias, float* C, int64_t ldc, bool accumulate, float* scratch) {
-  const int64_t kblocks = K / kLanes, k_from = kblocks * kLanes;
-  const int64_t tile_floats = 4 * kblocks * kLanes;
-  float* row_tile = scratch;
-  float* feature_tiles = scratch + tile_floats;
-  const int64_t ntiles = (n1 - n0 + 3) / 4;
-  for (int64_t t = 0; t < ntiles; ++t)
-    pack_tile(W + t * 4 * K, K, int(std::min<int64_t>(4, n1 - n0 - t * 4)), kblocks, feature_tiles + t * tile_floats);
-  alignas(64) float sums[16];
-  for (int64_t m = m0; m < m1; m += 4) {
-    const int rows = int(std::min<int64_t>(4, m1 - m));
-    pack_tile(A + m * lda, lda, rows, kblocks, row_tile);
-    for (int64_t t = 0; t < ntiles; ++t) {
-      const int64_t n = n0 + t * 4;
-      const int cols = int(std::min<int64_t>(4, n1 - n));
-      packed_4x4(row_tile, feature_tiles + t * tile_floats, kblocks, sums);
-      for (int r = 0; r < rows; ++r)
-        for (int c = 0; c < cols; ++c)
-          finish(sums[r * 4 + c], A + (m + r) * lda, W + (t * 4 + c) * K, k_from, K, bias, n + c,
-                 C + (m + r) * ldc + n + c, accumulate);
-    }
-  }
-}
-
-// Per-thread scratch (reused across calls, never zero-filled); slot 0 for packed tiles, slot 1 for
-// widened weights.
-float* thread_scratch(size_t floats, int slot = 0) {
-  thread_local std::unique_ptr<float[]> buffer[2];
-  thread_local size_t capacity[2] = {0, 0};
-  if (capacity[slot] < floats) {
-    buffer[slot].reset(new float[floats]);
-    capacity[slot] = floats;
-  }
-  return buffer[slot].get();
-}
-
-// Widens rows [r0, r1) of W into dst (row-major, cols wide).
-void widen_rows(const Weight& W, int64_t r0, int64_t r1, float* dst) {
-  const size_t n = size_t((r1 - r0) * W.cols);
-  const uint8_t* src = static_cast<const uint8_t*>(W.data) + size_t(r0 * W.cols) * dtype_size(W.dtype);
-  if (W.dtype == DType::BF16) {
-    const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
-    size_t i = 0;
-#if defined(__AVX512F__)
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, load16(s + i));
-#endif
-    for (; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
-  } else {
-    to_f32(W.dtype, src, dst, n);
-  }
-}
-
-// From this many rows of A the packed kernel runs (weights widened once per block of features);
-// fewer rows stream the weights straight from the checkpoint. Exact either way: only speed differs.
-constexpr int64_t kPackedFromRows = 16;
-constexpr int64_t kFeatureBlock = 64;  // output features per piece of work
-constexpr int64_t kRowBlock = 256;     // rows of A per piece of work when M is large
-
-template <typename T>
-void product(const float* A, int64_t lda, int64_t m0, int64_t m1, const T* W, int64_t K, int64_t n0, int64_t n1,
-             const float* bias, float* C, int64_t ldc, bool accumulate) {
-  if (m1 - m0 < kPackedFromRows) {
-    direct_rows(A, lda, m0, m1, W, K, n0, n1, bias, C, ldc, accumulate);
-  } else {
-    const int64_t kpad = (K / kLanes) * kLanes;
-    float* scratch = thread_scratch(size_t(4 * kpad + ((n1 - n0 + 3) / 4) * 4 * kpad));
-    packed_rows(A, lda, m0, m1, W, K, n0, n1, bias, C, ldc, accumulate, scratch);
-  }
-}
-
-}  // namespace
-
-int linear_lanes() { return kLanes; }
-const char* linear_isa() { return kIsa; }
-
-void linear(ThreadPool& pool, const float* A, int64_t M, const Weight& W, const float* bias, float* C, bool accumulate,
-            int64_t lda, int64_t ldc) {
-  const int64_t N = W.rows, K = W.cols;
-  if (lda == 0) lda = K;
-  if (ldc == 0) ldc = N;
-  if (M <= 0 || N <= 0) return;
-  if (W.dtype != DType::F32 && W.dtype != DType::BF16 && W.dtype != DType::F16)
-    fail("linear: weight dtype {} is not supported", dtype_name(W.dtype));
-
-  const int64_t feature_blocks = (N + kFeatureBlock - 1) / kFeatureBlock;
-  const int64_t row_blocks = M > kRowBlock ? (M + kRowBlock - 1) / kRowBlock : 1;
-  // Pieces: (row block, feature block), feature-major so a thread's consecutive pieces share weights.
-  pool.parallel_for(size_t(feature_blocks * row_blocks), [&](size_t p0, size_t p1) {
-    for (size_t p = p0; p < p1; ++p) {
-      const int64_t fb = int64_t(p) / row_blocks, rb = int64_t(p) % row_blocks;
-      const int64_t n0 = fb * kFeatureBlock, n1 = std::min(N, n0 + kFeatureBlock);
-      const int64_t m0 = rb * kRowBlock, m1 = row_blocks == 1 ? M : std::min(M, m0 + kRowBlock);
-      if (W.dtype == DType::F32) {
-        product(A, lda, m0, m1, static_cast<const float*>(W.data) + n0 * K, K, n0, n1, bias, C, ldc, accumulate);
-      } else if (W.dtype == DType::BF16) {
-        product(A, lda, m0, m1, static_cast<const uint16_t*>(W.data) + n0 * K, K, n0, n1, bias, C, ldc, accumulate);
-      } else {  // F16: widened per block, then the float32 path
-        float* wide = thread_scratch(size_t((n1 - n0) * K), 1);
-        widen_rows(W, n0, n1, wide);
-        product(A, lda, m0, m1, static_cast<const float*>(wide), K, n0, n1, bias, C, ldc, accumulate);
-      }
-    }
-  }, 1);
-}
 
 const char* gemm_backend_name() {
 #ifdef DSOCR_HAVE_DNNL
@@ -472,6 +83,23 @@ void sgemm(ThreadPool& pool, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 #endif
 }
 
+namespace {
+// Per-thread scratch for widened weight blocks (reused across calls, never zero-filled).
+float* widen_scratch(size_t floats) {
+  thread_local std::unique_ptr<float[]> buffer;
+  thread_local size_t capacity = 0;
+  if (capacity < floats) {
+    buffer.reset(new float[floats]);
+    capacity = floats;
+  }
+  return buffer.get();
+}
+void widen_rows(const Weight& W, int64_t r0, int64_t r1, float* dst) {
+  to_f32(W.dtype, static_cast<const uint8_t*>(W.data) + size_t(r0 * W.cols) * dtype_size(W.dtype), dst,
+         size_t((r1 - r0) * W.cols));
+}
+}  // namespace
+
 void linear_sgemm(ThreadPool& pool, const float* A, int64_t M, const Weight& W, const float* bias, float* C,
                   bool accumulate, int64_t lda, int64_t ldc) {
   const int64_t N = W.rows, K = W.cols;
@@ -483,7 +111,7 @@ void linear_sgemm(ThreadPool& pool, const float* A, int64_t M, const Weight& W, 
   // Widen W in row blocks (bounded scratch, reused across calls) and hand each block to SGEMM.
   const float* Wf = W.dtype == DType::F32 ? static_cast<const float*>(W.data) : nullptr;
   const int64_t block = Wf ? N : std::max<int64_t>(64, std::min<int64_t>(N, (int64_t(8) << 20) / std::max<int64_t>(K, 1)));
-  float* scratch = Wf ? nullptr : thread_scratch(size_t(block * K), 1);
+  float* scratch = Wf ? nullptr : widen_scratch(size_t(block * K));
   for (int64_t r0 = 0; r0 < N; r0 += block) {
     const int64_t r1 = std::min(N, r0 + block);
     const float* wb = Wf ? Wf + r0 * K : scratch;

@@ -1,12 +1,16 @@
+#include "backend/cpu/kernel_ns.h"
+
 #include "backend/cpu/ops.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
 
+#include "backend/cpu/simd.h"
 
-namespace dsocr::cpu {
+namespace dsocr::cpu::DSOCR_KERNEL_NS {
+
+using namespace simd;
 
 void layer_norm(ThreadPool& pool, const float* x, int64_t rows, int64_t dim, const float* gamma, const float* beta,
                 float eps, float* y) {
@@ -45,19 +49,37 @@ void rms_norm(ThreadPool& pool, const float* x, int64_t rows, int64_t dim, const
   }, 4);
 }
 
+namespace {
+// gate = gate / (1 + e^-gate) * up on n contiguous values (the tail through partial vectors, so every
+// element gets the same formula).
+void silu_mul_span(float* g, const float* u, int64_t n) {
+  int64_t i = 0;
+  for (; i < n; i += kW) {
+    const int m = int(std::min<int64_t>(kW, n - i));
+    const V x = m == kW ? load(g + i) : load_n(g + i, m);
+    const V up = m == kW ? load(u + i) : load_n(u + i, m);
+    const V s = mul(div(x, add(set1(1.0f), exp(sub(zero(), x)))), up);
+    if (m == kW) store(g + i, s);
+    else store_n(g + i, s, m);
+  }
+}
+}  // namespace
+
 void silu_mul(ThreadPool& pool, float* gate, int64_t ldg, const float* up, int64_t ldu, int64_t rows, int64_t dim) {
-  pool.parallel_for(size_t(rows * dim), [&](size_t a, size_t b) {
-    for (size_t i = a; i < b; ++i) {
-      const int64_t r = int64_t(i) / dim, c = int64_t(i) % dim;
-      float& g = gate[r * ldg + c];
-      g = g / (1.0f + std::exp(-g)) * up[r * ldu + c];
-    }
-  }, 4096);
+  if (ldg == dim && ldu == dim) {
+    pool.parallel_for(size_t(rows * dim), [&](size_t a, size_t b) { silu_mul_span(gate + a, up + a, int64_t(b - a)); }, 4096);
+    return;
+  }
+  pool.parallel_for(size_t(rows), [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; ++r) silu_mul_span(gate + int64_t(r) * ldg, up + int64_t(r) * ldu, dim);
+  });
 }
 
 void add_inplace(ThreadPool& pool, float* y, const float* x, int64_t n) {
   pool.parallel_for(size_t(n), [&](size_t a, size_t b) {
-    for (size_t i = a; i < b; ++i) y[i] += x[i];
+    size_t i = a;
+    for (; i + kW <= b; i += kW) store(y + i, add(load(y + i), load(x + i)));
+    for (; i < b; ++i) y[i] += x[i];
   }, 8192);
 }
 
@@ -80,4 +102,4 @@ void softmax_rows(float* x, int64_t rows, int64_t n) {
   }
 }
 
-}  // namespace dsocr::cpu
+}  // namespace dsocr::cpu::DSOCR_KERNEL_NS

@@ -1,43 +1,21 @@
-#include "backend/cpu/paged_attention.h"
+#include "backend/cpu/kernel_ns.h"
 
-#include "backend/cpu/vec_math.h"  // immintrin.h, with GCC 12's false warnings silenced
+#include "backend/cpu/paged_attention.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "backend/cpu/simd.h"
 #include "core/error.h"
 
-namespace dsocr::cpu {
+namespace dsocr::cpu::DSOCR_KERNEL_NS {
 
 namespace {
 
-inline float widen(float x) { return x; }
-inline float widen(uint16_t x) { return bf16_to_f32(x); }
-
-template <typename T>
-float dot(const float* q, const T* k, int64_t n) {
-  int64_t i = 0;
-  float sum = 0;
-#if defined(__AVX512F__)
-  __m512 acc = _mm512_setzero_ps();
-  for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load16(k + i), acc);
-  sum = _mm512_reduce_add_ps(acc);
-#endif
-  for (; i < n; ++i) sum = std::fma(q[i], widen(k[i]), sum);
-  return sum;
-}
-
-template <typename T>
-void axpy(float a, const T* x, float* y, int64_t n) {
-  int64_t i = 0;
-#if defined(__AVX512F__)
-  const __m512 av = _mm512_set1_ps(a);
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, load16(x + i), _mm512_loadu_ps(y + i)));
-#endif
-  for (; i < n; ++i) y[i] = std::fma(a, widen(x[i]), y[i]);
-}
+using simd::axpy;
+using simd::dot;
 
 // Where a row's query sits: its sequence's block table and its position.
 struct RowInfo {
@@ -69,13 +47,15 @@ void chunk_partial(const PagedKv& kv, const int32_t* table, int64_t head_offset,
     scores[j] = s;
     mx = std::max(mx, s);
   }
-  int64_t j = 0;
-#if defined(__AVX512F__)
-  for (; j + 16 <= n; j += 16)
-    _mm512_storeu_ps(scores + j, exp_ps(_mm512_sub_ps(_mm512_loadu_ps(scores + j), _mm512_set1_ps(mx))));
-#endif
-  for (; j < n; ++j) scores[j] = std::exp(scores[j] - mx);
+  // Probabilities a vector at a time, the tail through a partial vector (the same formula for all).
+  const simd::V vmx = simd::set1(mx);
+  for (int64_t j = 0; j < n; j += simd::kW) {
+    const int m = int(std::min<int64_t>(simd::kW, n - j));
+    if (m == simd::kW) simd::store(scores + j, simd::exp(simd::sub(simd::load(scores + j), vmx)));
+    else simd::store_n(scores + j, simd::exp(simd::sub(simd::load_n(scores + j, m), vmx)), m);
+  }
   float sum = 0;
+  int64_t j;
   for (j = 0; j < n; ++j) {
     sum += scores[j];
     axpy(scores[j], V + row(k0 + j), acc, dim);
@@ -174,4 +154,4 @@ void paged_attention(ThreadPool& pool, const float* q, int64_t ldq, const PagedK
     fail("attention: KV cache dtype {} is not supported", dtype_name(kv.dtype));
 }
 
-}  // namespace dsocr::cpu
+}  // namespace dsocr::cpu::DSOCR_KERNEL_NS

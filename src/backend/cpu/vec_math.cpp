@@ -1,57 +1,39 @@
+#include "backend/cpu/kernel_ns.h"
+
 #include "backend/cpu/vec_math.h"
 
-#include <cmath>
+#include <algorithm>
 
-namespace dsocr::cpu {
+#include "backend/cpu/simd.h"
+
+namespace dsocr::cpu::DSOCR_KERNEL_NS {
+
+using namespace simd;
 
 namespace {
 
-// Applies f16 (16 lanes, AVX-512) or f1 (one value) to every element, in pool-sized chunks.
-template <typename Vec, typename Scalar>
-void map_inplace(ThreadPool& pool, float* x, int64_t n, Vec f16, Scalar f1) {
+// Applies f to every element in place, in pool-sized chunks; tails through partial vectors.
+template <typename F>
+void map_inplace(ThreadPool& pool, float* x, int64_t n, F f) {
   pool.parallel_for(size_t(n), [&](size_t a, size_t b) {
-    size_t i = a;
-#if defined(__AVX512F__)
-    for (; i + 16 <= b; i += 16) _mm512_storeu_ps(x + i, f16(_mm512_loadu_ps(x + i)));
-    if (i < b) {
-      const __mmask16 m = __mmask16((1u << (b - i)) - 1);
-      _mm512_mask_storeu_ps(x + i, m, f16(_mm512_maskz_loadu_ps(m, x + i)));
-      i = b;
+    for (size_t i = a; i < b; i += kW) {
+      const int m = int(std::min<size_t>(kW, b - i));
+      if (m == kW) store(x + i, f(load(x + i)));
+      else store_n(x + i, f(load_n(x + i, m)), m);
     }
-#endif
-    for (; i < b; ++i) x[i] = f1(x[i]);
   }, 4096);
-  (void)f16;
 }
 
 }  // namespace
 
 void gelu_erf(ThreadPool& pool, float* x, int64_t n) {
-  map_inplace(
-      pool, x, n,
-#if defined(__AVX512F__)
-      [](__m512 v) {
-        const __m512 e = erf_ps(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f)));
-        return _mm512_mul_ps(_mm512_mul_ps(v, _mm512_set1_ps(0.5f)), _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
-      },
-#else
-      0,
-#endif
-      [](float v) { return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f)); });
+  map_inplace(pool, x, n, [](V v) {
+    return mul(mul(v, set1(0.5f)), add(erf(mul(v, set1(0.70710678118654752f))), set1(1.0f)));
+  });
 }
 
 void quick_gelu(ThreadPool& pool, float* x, int64_t n) {
-  map_inplace(
-      pool, x, n,
-#if defined(__AVX512F__)
-      [](__m512 v) {
-        const __m512 e = exp_ps(_mm512_mul_ps(v, _mm512_set1_ps(-1.702f)));
-        return _mm512_div_ps(v, _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
-      },
-#else
-      0,
-#endif
-      [](float v) { return v / (1.0f + std::exp(-1.702f * v)); });
+  map_inplace(pool, x, n, [](V v) { return div(v, add(exp(mul(v, set1(-1.702f))), set1(1.0f))); });
 }
 
-}  // namespace dsocr::cpu
+}  // namespace dsocr::cpu::DSOCR_KERNEL_NS

@@ -1,20 +1,30 @@
+#include "backend/cpu/kernel_ns.h"
+
 #include "backend/cpu/vit_attention.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
-#include "backend/cpu/vec_math.h"
+#include "backend/cpu/simd.h"
 #include "core/error.h"
 
-namespace dsocr::cpu {
+namespace dsocr::cpu::DSOCR_KERNEL_NS {
 
 namespace {
 
-constexpr int kTileRows = 6;      // query rows per micro-kernel call (register blocking)
-constexpr int kPanel = 64;        // keys per packed panel of transposed keys (4 vectors)
+using namespace simd;
+
 constexpr int kValueChunk = 256;  // keys per pass of P v (the value rows stay in L2)
+
+// Query rows of one micro-kernel call, and vectors per key panel / value column chunk: as many
+// accumulators as the registers hold (R * NV accumulators + NV loaded vectors + one broadcast).
+constexpr int kPanelVecs = simd::kRegisters >= 32 ? 4 : 3;
+constexpr int kTileRows = simd::kRegisters >= 32 ? 6 : 3;
+constexpr int kPanel = kPanelVecs * kW;  // keys per packed panel of transposed keys
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
@@ -51,188 +61,160 @@ struct HeadBlock {
   int key_h = 0, key_w = 0;
 };
 
-#if defined(__AVX512F__)
-
-inline __mmask16 tail_mask(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
-
-// s[r, 0 : 16*NV] = sum_c q[r, c] kt[c, 0 : 16*NV] for R query rows. (Flat, fully unrolled
-// accumulators: see pv_tile.)
+// s[r, 0 : kW*NV] = sum_c q[r, c] kt[c, 0 : kW*NV] for R query rows (flat, fully unrolled
+// accumulators: GCC keeps them in registers only when every index is a compile-time constant).
 template <int R, int NV>
 void qk_tile(const float* q, int64_t ldq, const float* kt, int64_t ldk, int dim, float* s, int64_t lds) {
-  __m512 acc[R * NV];
+  V acc[R * NV];
 #pragma GCC unroll 32
-  for (int i = 0; i < R * NV; ++i) acc[i] = _mm512_setzero_ps();
+  for (int i = 0; i < R * NV; ++i) acc[i] = zero();
   for (int c = 0; c < dim; ++c) {
-    __m512 k[NV];
+    V k[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) k[v] = _mm512_loadu_ps(kt + c * ldk + 16 * v);
+    for (int v = 0; v < NV; ++v) k[v] = load(kt + c * ldk + kW * v);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 qb = _mm512_set1_ps(q[r * ldq + c]);
+      const V qb = set1(q[r * ldq + c]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r * NV + v] = _mm512_fmadd_ps(qb, k[v], acc[r * NV + v]);
+      for (int v = 0; v < NV; ++v) acc[r * NV + v] = fma(qb, k[v], acc[r * NV + v]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(s + r * lds + 16 * v, acc[r * NV + v]);
+    for (int v = 0; v < NV; ++v) store(s + r * lds + kW * v, acc[r * NV + v]);
 }
 
-// out[r, 0 : cols] (+)= sum_j p[r, j] v[j, 0 : cols] over tk keys for R rows, cols <= 16*DV; the
+// out[r, 0 : cols] (+)= sum_j p[r, j] v[j, 0 : cols] over tk keys for R rows, cols <= kW*DV; the
 // first chunk of keys starts from zero, later ones accumulate; after the last the rows are scaled by inv.
 template <int R, int DV>
 void pv_tile(const float* p, int64_t ldp, const float* v, int64_t ldv, int tk, int cols, bool first, const float* inv,
              float* out, int64_t ldo) {
-  // A flat accumulator array, fully unrolled: GCC keeps it in registers only when every index is
-  // a compile-time constant before its scalar-replacement pass (otherwise it spills every step).
-  __m512 acc[R * DV];
+  V acc[R * DV];
 #pragma GCC unroll 32
-  for (int i = 0; i < R * DV; ++i) acc[i] = _mm512_setzero_ps();
-  const __mmask16 last = tail_mask(cols - 16 * (DV - 1));
+  for (int i = 0; i < R * DV; ++i) acc[i] = zero();
+  const int last = cols - kW * (DV - 1);  // lanes of the last vector
   for (int j = 0; j < tk; ++j) {
-    __m512 vv[DV];
+    V vv[DV];
 #pragma GCC unroll 4
-    for (int d = 0; d < DV; ++d) vv[d] = _mm512_maskz_loadu_ps(d + 1 < DV ? __mmask16(0xFFFF) : last, v + j * ldv + 16 * d);
+    for (int d = 0; d < DV; ++d) vv[d] = d + 1 < DV || last == kW ? load(v + j * ldv + kW * d) : load_n(v + j * ldv + kW * d, last);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 pb = _mm512_set1_ps(p[r * ldp + j]);
+      const V pb = set1(p[r * ldp + j]);
 #pragma GCC unroll 4
-      for (int d = 0; d < DV; ++d) acc[r * DV + d] = _mm512_fmadd_ps(pb, vv[d], acc[r * DV + d]);
+      for (int d = 0; d < DV; ++d) acc[r * DV + d] = fma(pb, vv[d], acc[r * DV + d]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    const __m512 sc = _mm512_set1_ps(inv ? inv[r] : 1.0f);
+    const V sc = set1(inv ? inv[r] : 1.0f);
 #pragma GCC unroll 4
     for (int d = 0; d < DV; ++d) {
-      const __mmask16 m = d + 1 < DV ? __mmask16(0xFFFF) : last;
-      float* o = out + r * ldo + 16 * d;
-      __m512 sum = acc[r * DV + d];
-      if (!first) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(m, o));
-      _mm512_mask_storeu_ps(o, m, _mm512_mul_ps(sum, sc));
+      const int n = d + 1 < DV ? kW : last;
+      float* o = out + r * ldo + kW * d;
+      V sum = acc[r * DV + d];
+      if (!first) sum = add(sum, n == kW ? load(o) : load_n(o, n));
+      if (n == kW) store(o, mul(sum, sc));
+      else store_n(o, mul(sum, sc), n);
     }
   }
 }
 
-template <int R>
+// The tile for `nv` (1..kPanelVecs) vectors, chosen at run time.
+template <int R, int NV = 1>
 void qk_rows(int nv, const float* q, int64_t ldq, const float* kt, int64_t ldk, int dim, float* s, int64_t lds) {
-  switch (nv) {
-    case 1: return qk_tile<R, 1>(q, ldq, kt, ldk, dim, s, lds);
-    case 2: return qk_tile<R, 2>(q, ldq, kt, ldk, dim, s, lds);
-    case 3: return qk_tile<R, 3>(q, ldq, kt, ldk, dim, s, lds);
-    default: return qk_tile<R, 4>(q, ldq, kt, ldk, dim, s, lds);
+  if constexpr (NV < kPanelVecs) {
+    if (nv <= NV) return qk_tile<R, NV>(q, ldq, kt, ldk, dim, s, lds);
+    return qk_rows<R, NV + 1>(nv, q, ldq, kt, ldk, dim, s, lds);
+  } else {
+    return qk_tile<R, NV>(q, ldq, kt, ldk, dim, s, lds);
   }
 }
 
-template <int R>
+template <int R, int DV = 1>
 void pv_rows(int dv, const float* p, int64_t ldp, const float* v, int64_t ldv, int tk, int cols, bool first,
              const float* inv, float* out, int64_t ldo) {
-  switch (dv) {
-    case 1: return pv_tile<R, 1>(p, ldp, v, ldv, tk, cols, first, inv, out, ldo);
-    case 2: return pv_tile<R, 2>(p, ldp, v, ldv, tk, cols, first, inv, out, ldo);
-    case 3: return pv_tile<R, 3>(p, ldp, v, ldv, tk, cols, first, inv, out, ldo);
-    default: return pv_tile<R, 4>(p, ldp, v, ldv, tk, cols, first, inv, out, ldo);
+  if constexpr (DV < kPanelVecs) {
+    if (dv <= DV) return pv_tile<R, DV>(p, ldp, v, ldv, tk, cols, first, inv, out, ldo);
+    return pv_rows<R, DV + 1>(dv, p, ldp, v, ldv, tk, cols, first, inv, out, ldo);
+  } else {
+    return pv_tile<R, DV>(p, ldp, v, ldv, tk, cols, first, inv, out, ldo);
   }
 }
 
 using QkRowsFn = void (*)(int, const float*, int64_t, const float*, int64_t, int, float*, int64_t);
 using PvRowsFn = void (*)(int, const float*, int64_t, const float*, int64_t, int, int, bool, const float*, float*,
                           int64_t);
-constexpr QkRowsFn kQkRows[kTileRows] = {qk_rows<1>, qk_rows<2>, qk_rows<3>, qk_rows<4>, qk_rows<5>, qk_rows<6>};
-constexpr PvRowsFn kPvRows[kTileRows] = {pv_rows<1>, pv_rows<2>, pv_rows<3>, pv_rows<4>, pv_rows<5>, pv_rows<6>};
+template <size_t... I>
+constexpr std::array<QkRowsFn, sizeof...(I)> qk_table(std::index_sequence<I...>) {
+  return {qk_rows<int(I) + 1>...};
+}
+template <size_t... I>
+constexpr std::array<PvRowsFn, sizeof...(I)> pv_table(std::index_sequence<I...>) {
+  return {pv_rows<int(I) + 1>...};
+}
+constexpr auto kQkRows = qk_table(std::make_index_sequence<kTileRows>{});
+constexpr auto kPvRows = pv_table(std::make_index_sequence<kTileRows>{});
 
 // Scales a score row, adds the relative-position bias, exponentiates it (max subtracted) in place
-// and returns 1 / sum.
+// and returns 1 / sum. Tails go through partial vectors: every score gets the same formula.
 float softmax_row(float* row, int tk, float scale, const float* rel_h, int key_h, const float* rel_w, int key_w) {
-  const __m512 vscale = _mm512_set1_ps(scale);
-  __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const V vscale = set1(scale);
+  V vmax = set1(-std::numeric_limits<float>::infinity());
+  auto scale_span = [&](float* seg, int n, const float* bias_w, float bias_h) {
+    for (int k = 0; k < n; k += kW) {
+      const int m = std::min(kW, n - k);
+      V x = mul(vscale, load_n(seg + k, m));
+      if (bias_w) x = add(x, add(set1(bias_h), load_n(bias_w + k, m)));
+      store_n(seg + k, x, m);
+      // Lanes past m must not raise the max.
+      vmax = max(vmax, m == kW ? x : load_n_fill(seg + k, m, -std::numeric_limits<float>::infinity()));
+    }
+  };
   if (rel_h) {
-    for (int ky = 0; ky < key_h; ++ky) {
-      const __m512 bh = _mm512_set1_ps(rel_h[ky]);
-      float* seg = row + ky * key_w;
-      for (int kx = 0; kx < key_w; kx += 16) {
-        const __mmask16 m = tail_mask(key_w - kx);
-        const __m512 bias = _mm512_add_ps(bh, _mm512_maskz_loadu_ps(m, rel_w + kx));
-        const __m512 x = _mm512_fmadd_ps(vscale, _mm512_maskz_loadu_ps(m, seg + kx), bias);
-        _mm512_mask_storeu_ps(seg + kx, m, x);
-        vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
-      }
-    }
+    for (int ky = 0; ky < key_h; ++ky) scale_span(row + ky * key_w, key_w, rel_w, rel_h[ky]);
   } else {
-    for (int j = 0; j < tk; j += 16) {
-      const __mmask16 m = tail_mask(tk - j);
-      const __m512 x = _mm512_mul_ps(vscale, _mm512_maskz_loadu_ps(m, row + j));
-      _mm512_mask_storeu_ps(row + j, m, x);
-      vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
-    }
+    scale_span(row, tk, nullptr, 0.0f);
   }
-  const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
-  __m512 vsum = _mm512_setzero_ps();
-  for (int j = 0; j < tk; j += 16) {
-    const __mmask16 m = tail_mask(tk - j);
-    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + j), mx));
-    _mm512_mask_storeu_ps(row + j, m, e);
-    vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
+  const V mx = set1(reduce_max(vmax));
+  V vsum = zero();
+  for (int j = 0; j < tk; j += kW) {
+    const int m = std::min(kW, tk - j);
+    const V e = exp(sub(load_n(row + j, m), mx));
+    store_n(row + j, e, m);
+    vsum = add(vsum, m == kW ? e : load_n(row + j, m));
   }
-  return 1.0f / _mm512_reduce_add_ps(vsum);
+  return 1.0f / reduce_add(vsum);
 }
 
 // scores: [nq, lds] scratch with lds >= round_up(tk, kPanel); inv: [nq] scratch.
 void attend(const HeadBlock& b, float* scores, int64_t lds, float* inv) {
   for (int p = 0; p * kPanel < b.tk; ++p) {
-    const int nv = std::min(kPanel, int(round_up(b.tk - p * kPanel, 16))) / 16;
+    const int nv = int(std::min<int64_t>(kPanel, round_up(b.tk - p * kPanel, kW)) / kW);
     const float* panel = b.kt + int64_t(p) * b.dim * kPanel;
     for (int i0 = 0; i0 < b.nq; i0 += kTileRows) {
       const int rows = std::min(kTileRows, b.nq - i0);
-      kQkRows[rows - 1](nv, b.q + i0 * b.ldq, b.ldq, panel, kPanel, b.dim, scores + i0 * lds + p * kPanel, lds);
+      kQkRows[size_t(rows - 1)](nv, b.q + i0 * b.ldq, b.ldq, panel, kPanel, b.dim, scores + i0 * lds + p * kPanel, lds);
     }
   }
   for (int i = 0; i < b.nq; ++i)
     inv[i] = softmax_row(scores + i * lds, b.tk, b.scale, b.rel_h ? b.rel_h + int64_t(i) * b.key_h : nullptr, b.key_h,
                          b.rel_w ? b.rel_w + int64_t(i) * b.key_w : nullptr, b.key_w);
-  for (int c0 = 0; c0 < b.dim; c0 += 64) {
-    const int cols = std::min(64, b.dim - c0);
-    const int dv = (cols + 15) / 16;
+  constexpr int kCols = kPanelVecs * kW;  // value columns per pass
+  for (int c0 = 0; c0 < b.dim; c0 += kCols) {
+    const int cols = std::min(kCols, b.dim - c0);
+    const int dv = (cols + kW - 1) / kW;
     for (int j0 = 0; j0 < b.tk; j0 += kValueChunk) {
       const int nk = std::min(kValueChunk, b.tk - j0);
       const bool first = j0 == 0, last = j0 + nk == b.tk;
       for (int i0 = 0; i0 < b.nq; i0 += kTileRows) {
         const int rows = std::min(kTileRows, b.nq - i0);
-        kPvRows[rows - 1](dv, scores + i0 * lds + j0, lds, b.v + int64_t(j0) * b.ldv + c0, b.ldv, nk, cols, first,
-                          last ? inv + i0 : nullptr, b.out + i0 * b.ldo + c0, b.ldo);
+        kPvRows[size_t(rows - 1)](dv, scores + i0 * lds + j0, lds, b.v + int64_t(j0) * b.ldv + c0, b.ldv, nk, cols, first,
+                                  last ? inv + i0 : nullptr, b.out + i0 * b.ldo + c0, b.ldo);
       }
     }
   }
 }
-
-#else  // portable fallback
-
-void attend(const HeadBlock& b, float* scores, int64_t lds, float* inv) {
-  for (int i = 0; i < b.nq; ++i) {
-    float* row = scores + i * lds;
-    float mx = -std::numeric_limits<float>::infinity();
-    for (int j = 0; j < b.tk; ++j) {
-      float s = 0;
-      const float* panel = b.kt + int64_t(j / kPanel) * b.dim * kPanel;
-      for (int c = 0; c < b.dim; ++c) s += b.q[i * b.ldq + c] * panel[c * kPanel + j % kPanel];
-      s *= b.scale;
-      if (b.rel_h) s += b.rel_h[i * b.key_h + j / b.key_w] + b.rel_w[i * b.key_w + j % b.key_w];
-      row[j] = s;
-      mx = std::max(mx, s);
-    }
-    float sum = 0;
-    for (int j = 0; j < b.tk; ++j) sum += row[j] = std::exp(row[j] - mx);
-    inv[i] = 1.0f / sum;
-    for (int c = 0; c < b.dim; ++c) {
-      float acc = 0;
-      for (int j = 0; j < b.tk; ++j) acc += row[j] * b.v[j * b.ldv + c];
-      b.out[i * b.ldo + c] = acc * inv[i];
-    }
-  }
-}
-
-#endif
 
 // A relative-position table [2n-1, dim] transposed and reversed: rev[c * (2n-1) + m] = table[2n-2-m][c].
 // The bias of a query at y over keys 0..n-1 then reads the contiguous range m = n-1-y .. 2n-2-y.
@@ -253,26 +235,16 @@ constexpr int kBiasGroup = 8;  // queries whose bias rows are computed together 
 // out[g][0..n) = sum_c q_g[c] rev[c*(2n-1) + first_g + 0..n) for the queries of one group.
 void bias_rows(const float* const* q, const int* first, int count, const float* rev, int n, int dim, float* const* out) {
   const int len = 2 * n - 1;
-#if defined(__AVX512F__)
-  for (int k0 = 0; k0 < n; k0 += 16) {
-    const __mmask16 m = tail_mask(n - k0);
-    __m512 acc[kBiasGroup];
-    for (int g = 0; g < kBiasGroup; ++g) acc[g] = _mm512_setzero_ps();
+  for (int k0 = 0; k0 < n; k0 += kW) {
+    const int m = std::min(kW, n - k0);
+    V acc[kBiasGroup];
+    for (int g = 0; g < kBiasGroup; ++g) acc[g] = zero();
     for (int c = 0; c < dim; ++c) {
       const float* row = rev + int64_t(c) * len + k0;
-      for (int g = 0; g < count; ++g)
-        acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(q[g][c]), _mm512_maskz_loadu_ps(m, row + first[g]), acc[g]);
+      for (int g = 0; g < count; ++g) acc[g] = fma(set1(q[g][c]), load_n(row + first[g], m), acc[g]);
     }
-    for (int g = 0; g < count; ++g) _mm512_mask_storeu_ps(out[g] + k0, m, acc[g]);
+    for (int g = 0; g < count; ++g) store_n(out[g] + k0, acc[g], m);
   }
-#else
-  for (int g = 0; g < count; ++g)
-    for (int k = 0; k < n; ++k) {
-      float s = 0;
-      for (int c = 0; c < dim; ++c) s += q[g][c] * rev[int64_t(c) * len + first[g] + k];
-      out[g][k] = s;
-    }
-#endif
 }
 
 // Relative-position bias of nq queries (unscaled rows of q) at grid positions pos(i) = {y, x}:
@@ -429,4 +401,4 @@ void attention_windowed(ThreadPool& pool, AttentionShape shape, const float* qkv
   });
 }
 
-}  // namespace dsocr::cpu
+}  // namespace dsocr::cpu::DSOCR_KERNEL_NS
