@@ -192,76 +192,73 @@ void direct_rows(const float* A, int64_t lda, int64_t m0, int64_t m1, const T* W
   }
 }
 
-// ---- many rows: packed float32 tiles, 4 rows x 4 features -----------------------------------------
+// ---- many rows: packed float32 tiles, kTileRows rows x 4 features -----------------------------------
 
-// Packed layouts: a row tile is [kblock][4 rows][kLanes], a feature tile [kblock][4 features][kLanes];
-// one pointer each walks them, so the kernel needs no per-row addresses.
-template <typename T>
+// Rows per tile: kTileRows x 4 accumulators, kTileRows row vectors and one weight vector must fit the
+// vector registers (4 rows with 32 registers, 3 with 16), or the kernel spills every iteration.
+constexpr int kTileRows = simd::kRegisters >= 32 ? 4 : 3;
+
+// Packed layouts: a row tile is [kblock][kTileRows rows][kLanes], a feature tile [kblock][4 features]
+// [kLanes]; one pointer each walks them, so the kernel needs no per-row addresses.
+template <int Rows, typename T>
 void pack_tile(const T* src, int64_t ld, int count, int64_t kblocks, float* dst) {
-  const T* s0 = src;
-  const T* s1 = src + std::min(1, count - 1) * ld;
-  const T* s2 = src + std::min(2, count - 1) * ld;
-  const T* s3 = src + std::min(3, count - 1) * ld;
-  for (int64_t kb = 0; kb < kblocks; ++kb, dst += 4 * kLanes) {
+  const T* s[Rows];
+  for (int r = 0; r < Rows; ++r) s[r] = src + std::min(r, count - 1) * ld;
+  for (int64_t kb = 0; kb < kblocks; ++kb, dst += Rows * kLanes) {
     const int64_t k = kb * kLanes;
-    vstore(dst, vload(s0 + k));
-    vstore(dst + kLanes, vload(s1 + k));
-    vstore(dst + 2 * kLanes, vload(s2 + k));
-    vstore(dst + 3 * kLanes, vload(s3 + k));
+    for (int r = 0; r < Rows; ++r) vstore(dst + r * kLanes, vload(s[r] + k));
   }
 }
 
 // sums[r * 4 + c] for a packed row tile and feature tile.
-DSOCR_KERNEL void packed_4x4(const float* ap, const float* wp, int64_t kblocks, float* sums) {
-  Vec c00 = vzero(), c01 = vzero(), c02 = vzero(), c03 = vzero(), c10 = vzero(), c11 = vzero(), c12 = vzero(),
-      c13 = vzero(), c20 = vzero(), c21 = vzero(), c22 = vzero(), c23 = vzero(), c30 = vzero(), c31 = vzero(),
-      c32 = vzero(), c33 = vzero();
-  for (int64_t kb = 0; kb < kblocks; ++kb, ap += 4 * kLanes, wp += 4 * kLanes) {
-    Vec x0 = vload(ap), x1 = vload(ap + kLanes), x2 = vload(ap + 2 * kLanes), x3 = vload(ap + 3 * kLanes);
-    in_register(x0), in_register(x1), in_register(x2), in_register(x3);
-    Vec v = vload(wp);
-    in_register(v);
-    c00 = vfma(x0, v, c00), c10 = vfma(x1, v, c10), c20 = vfma(x2, v, c20), c30 = vfma(x3, v, c30);
-    v = vload(wp + kLanes);
-    in_register(v);
-    c01 = vfma(x0, v, c01), c11 = vfma(x1, v, c11), c21 = vfma(x2, v, c21), c31 = vfma(x3, v, c31);
-    v = vload(wp + 2 * kLanes);
-    in_register(v);
-    c02 = vfma(x0, v, c02), c12 = vfma(x1, v, c12), c22 = vfma(x2, v, c22), c32 = vfma(x3, v, c32);
-    v = vload(wp + 3 * kLanes);
-    in_register(v);
-    c03 = vfma(x0, v, c03), c13 = vfma(x1, v, c13), c23 = vfma(x2, v, c23), c33 = vfma(x3, v, c33);
+DSOCR_KERNEL void packed_tile(const float* ap, const float* wp, int64_t kblocks, float* sums) {
+  Vec acc[kTileRows][4];
+  for (auto& row : acc)
+    for (Vec& a : row) a = vzero();
+  for (int64_t kb = 0; kb < kblocks; ++kb, ap += kTileRows * kLanes, wp += 4 * kLanes) {
+    Vec x[kTileRows];
+    for (int r = 0; r < kTileRows; ++r) x[r] = vload(ap + r * kLanes), in_register(x[r]);
+    for (int c = 0; c < 4; ++c) {
+      Vec v = vload(wp + c * kLanes);
+      in_register(v);
+      for (int r = 0; r < kTileRows; ++r) acc[r][c] = vfma(x[r], v, acc[r][c]);
+    }
   }
 #if defined(__AVX512F__)
-  // reduce16 returns lane 4L + m = reduce(acc[4m + L]): pass element e = r*4 + c as acc[4(e%4) + e/4].
-  const Vec acc[16] = {c00, c10, c20, c30, c01, c11, c21, c31, c02, c12, c22, c32, c03, c13, c23, c33};
-  _mm512_storeu_ps(sums, reduce16(acc));
-#else
-  const Vec acc[16] = {c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33};
-  for (int e = 0; e < 16; ++e) sums[e] = reduce(acc[e]);
+  if constexpr (kTileRows == 4) {
+    // reduce16 returns lane 4L + m = reduce(acc[4m + L]): pass element e = r*4 + c as flat[4(e%4) + e/4].
+    Vec flat[16];
+    for (int r = 0; r < 4; ++r)
+      for (int c = 0; c < 4; ++c) flat[4 * c + r] = acc[r][c];
+    _mm512_storeu_ps(sums, reduce16(flat));
+    return;
+  }
 #endif
+  for (int r = 0; r < kTileRows; ++r)
+    for (int c = 0; c < 4; ++c) sums[r * 4 + c] = reduce(acc[r][c]);
 }
 
 // Rows [m0, m1) x features [n0, n1) through packed tiles. W points at the row of feature n0.
-// scratch: 4 * K (row tile) + (n1 - n0 rounded up to 4) * K (feature tiles) floats.
+// scratch: kTileRows * K (row tile) + (n1 - n0 rounded up to 4) * K (feature tiles) floats.
 template <typename T>
 void packed_rows(const float* A, int64_t lda, int64_t m0, int64_t m1, const T* W, int64_t K, int64_t n0, int64_t n1,
                  const float* bias, float* C, int64_t ldc, bool accumulate, float* scratch) {
   const int64_t kblocks = K / kLanes, k_from = kblocks * kLanes;
-  const int64_t tile_floats = 4 * kblocks * kLanes;
+  const int64_t feature_tile_floats = 4 * kblocks * kLanes;
   float* row_tile = scratch;
-  float* feature_tiles = scratch + tile_floats;
+  float* feature_tiles = scratch + kTileRows * kblocks * kLanes;
   const int64_t ntiles = (n1 - n0 + 3) / 4;
   for (int64_t t = 0; t < ntiles; ++t)
-    pack_tile(W + t * 4 * K, K, int(std::min<int64_t>(4, n1 - n0 - t * 4)), kblocks, feature_tiles + t * tile_floats);
-  alignas(64) float sums[16];
-  for (int64_t m = m0; m < m1; m += 4) {
-    const int rows = int(std::min<int64_t>(4, m1 - m));
-    pack_tile(A + m * lda, lda, rows, kblocks, row_tile);
+    pack_tile<4>(W + t * 4 * K, K, int(std::min<int64_t>(4, n1 - n0 - t * 4)), kblocks,
+                 feature_tiles + t * feature_tile_floats);
+  alignas(64) float sums[kTileRows * 4];
+  for (int64_t m = m0; m < m1; m += kTileRows) {
+    const int rows = int(std::min<int64_t>(kTileRows, m1 - m));
+    pack_tile<kTileRows>(A + m * lda, lda, rows, kblocks, row_tile);
     for (int64_t t = 0; t < ntiles; ++t) {
       const int64_t n = n0 + t * 4;
       const int cols = int(std::min<int64_t>(4, n1 - n));
-      packed_4x4(row_tile, feature_tiles + t * tile_floats, kblocks, sums);
+      packed_tile(row_tile, feature_tiles + t * feature_tile_floats, kblocks, sums);
       for (int r = 0; r < rows; ++r)
         for (int c = 0; c < cols; ++c)
           finish(sums[r * 4 + c], A + (m + r) * lda, W + (t * 4 + c) * K, k_from, K, bias, n + c,
@@ -309,7 +306,7 @@ void product(const float* A, int64_t lda, int64_t m0, int64_t m1, const T* W, in
     direct_rows(A, lda, m0, m1, W, K, n0, n1, bias, C, ldc, accumulate);
   } else {
     const int64_t kpad = (K / kLanes) * kLanes;
-    float* scratch = thread_scratch(size_t(4 * kpad + ((n1 - n0 + 3) / 4) * 4 * kpad));
+    float* scratch = thread_scratch(size_t(kTileRows * kpad + ((n1 - n0 + 3) / 4) * 4 * kpad));
     packed_rows(A, lda, m0, m1, W, K, n0, n1, bias, C, ldc, accumulate, scratch);
   }
 }
