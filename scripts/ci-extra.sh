@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI after the README's two commands (run by .ci/run inside a new Debian 12 root, after scripts/setup.sh):
-#   1. the lean build: every build option the README offers switched off (built-in GEMM, no PDF, no CUDA,
+#   1. the lean build: every build option the README offers switched off (built-in GEMM, no PDF (neither MuPDF
+#      nor poppler: the MIT-only binary), no CUDA,
 #      portable x86-64-v2 code), whole suite;
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer, whole suite (fuzz corpora included);
 #   3. ThreadSanitizer over the tests labelled `concurrency` (the engine's threads);
@@ -22,7 +23,7 @@ stage() {
 
 lean() {
   cmake -S . -B build-lean -G Ninja -DCMAKE_BUILD_TYPE=Release -DDSOCR_WITH_DNNL=OFF -DDSOCR_WITH_PDF=OFF \
-    -DDSOCR_WITH_CUDA=OFF -DDSOCR_NATIVE=OFF -DDSOCR_BENCH=OFF
+    -DDSOCR_WITH_MUPDF=OFF -DDSOCR_WITH_CUDA=OFF -DDSOCR_NATIVE=OFF -DDSOCR_BENCH=OFF
   cmake --build build-lean -j "$jobs"
   ctest --test-dir build-lean --output-on-failure -j "$jobs"
 }
