@@ -2,7 +2,7 @@
 // page_count, page_size and render_page of the first pages at a low dpi. Rejection must be a
 // dsocr::Error; nothing may crash, hang or allocate without bound. render_page must refuse a bad
 // dpi and a page beyond the image limits, and never return more pixels than the page size implies.
-// Built only with PDF support (poppler).
+// Every renderer built in (MuPDF, poppler) gets every input. Built only with PDF support.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -59,16 +59,18 @@ void check_page(const dsocr::PdfDocument& doc, int page) {
 extern "C" const char* __lsan_default_suppressions() { return "leak:libfontconfig.so\n"; }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  try {
-    const dsocr::PdfDocument doc(data, size, "fuzz.pdf");
-    if (doc.page_count() < 1) std::abort();
-    for (int page = 0; page < std::min(doc.page_count(), kMaxFuzzPages); ++page) {
-      try {
-        check_page(doc, page);
-      } catch (const dsocr::Error&) {
+  for (dsocr::PdfRenderer renderer : dsocr::pdf_renderers()) {
+    try {
+      const dsocr::PdfDocument doc(data, size, "fuzz.pdf", renderer);
+      if (doc.page_count() < 1) std::abort();
+      for (int page = 0; page < std::min(doc.page_count(), kMaxFuzzPages); ++page) {
+        try {
+          check_page(doc, page);
+        } catch (const dsocr::Error&) {
+        }
       }
+    } catch (const dsocr::Error&) {
     }
-  } catch (const dsocr::Error&) {
   }
   return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI after the README's two commands (run by .ci/run inside a new Debian 12 root, after scripts/setup.sh):
-#   1. the lean build: every build option the README offers switched off (built-in GEMM, no PDF, no CUDA),
-#      the suite but the `concurrency` tests (the engine runs on the built-in GEMM again in stage 3);
+#   1. the lean build: every build option the README offers switched off (built-in GEMM, no PDF (neither MuPDF
+#      nor poppler: the MIT-only binary), no CUDA), the suite but the `concurrency` tests (the engine runs
+#      on the built-in GEMM again in stage 3);
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer, whole suite (fuzz corpora included);
 #   3. ThreadSanitizer over the tests labelled `concurrency` (the engine's threads);
 #   Sanitizer builds run many times slower: they set DSOCR_TEST_LIGHT, which trims the engine's
@@ -26,7 +27,7 @@ stage() {
 
 lean() {
   cmake -S . -B build-lean -G Ninja -DCMAKE_BUILD_TYPE=Release -DDSOCR_WITH_DNNL=OFF -DDSOCR_WITH_PDF=OFF \
-    -DDSOCR_WITH_CUDA=OFF -DDSOCR_BENCH=OFF
+    -DDSOCR_WITH_MUPDF=OFF -DDSOCR_WITH_CUDA=OFF -DDSOCR_BENCH=OFF
   cmake --build build-lean -j "$jobs"
   # The other kernel variants' golden reruns and the 100 interrupt trials ran in the plain build already.
   ctest --test-dir build-lean --output-on-failure -j "$jobs" -LE concurrency \

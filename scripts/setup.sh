@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dsocr needs (as root, or through sudo) and builds it in ./build.
-# Usage: scripts/setup.sh [extra cmake args]   e.g. -DDSOCR_WITH_PDF=OFF -DDSOCR_WITH_CUDA=OFF
+# Usage: scripts/setup.sh [extra cmake args]   e.g. -DDSOCR_WITH_MUPDF=OFF -DDSOCR_WITH_PDF=OFF -DDSOCR_WITH_CUDA=OFF
 #        scripts/setup.sh --no-build           only the packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,8 @@ PACKAGES=(
   libpng-dev libjpeg-dev libwebp-dev libtiff-dev libexif-dev libstb-dev   # images
   libgif-dev                                    # GIF (giflib, MIT): first frame as palette indices
   libpoppler-cpp-dev                            # PDF rasterising (GPL, optional: -DDSOCR_WITH_PDF=OFF)
+  libmupdf-dev libmujs-dev libgumbo-dev libopenjp2-7-dev libjbig2dec0-dev   # PDF rasterising as PyMuPDF (AGPL,
+                                                # optional: -DDSOCR_WITH_MUPDF=OFF); static libmupdf.a needs the rest
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
   libcpp-httplib-dev libcurl4-openssl-dev
   libfreetype-dev libharfbuzz-dev fonts-dejavu-core   # labels on annotated pages

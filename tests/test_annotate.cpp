@@ -16,7 +16,7 @@
 #include "engine/annotate.h"
 #include "io/pdf_writer.h"
 
-#ifdef DSOCR_HAVE_PDF
+#ifdef DSOCR_HAVE_POPPLER  // poppler itself reads the written PDF
 #include <poppler-document.h>
 #include <poppler-page.h>
 
@@ -349,7 +349,7 @@ TEST(PdfWriter, RejectsNothingToWriteAndLeavesNoFileBehind) {
   fs::remove_all(dir.parent_path());
 }
 
-#ifdef DSOCR_HAVE_PDF
+#ifdef DSOCR_HAVE_POPPLER
 TEST(PdfWriter, PopplerReadsPagesSizesAndPixels) {
   const fs::path path = temp_dir() / "sub" / "pages.pdf";  // the parent folder is created
   const std::vector<Image> pages = test_pages();

@@ -141,6 +141,7 @@ TEST_F(BatchCli, MultiPagePdfToMarkdownJsonAndBoxes) {
   EXPECT_TRUE(j["complete"].get<bool>());
   EXPECT_EQ(j["mode"], "tiny");
   EXPECT_EQ(j["dpi"], 144);
+  EXPECT_EQ(j["pdf_renderer"], pdf_renderer_name(PdfRenderer::Default));
   EXPECT_FALSE(j["dsocr"].get<std::string>().empty());
   EXPECT_EQ(j["model"]["identity"].get<std::string>().size(), 16u);
   ASSERT_EQ(j["pages"].size(), 3u);
@@ -198,6 +199,28 @@ TEST_F(BatchCli, PageSelectionAndResumeOfTheOtherPages) {
   r = run_dsocr(args, work);
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--pages 7: " + pdf.string() + " has 3 page(s)"), std::string::npos) << r.err;
+}
+
+// --pdf-renderer: recorded in NAME.json and part of the run identity (the pixels differ, so may the text).
+TEST_F(BatchCli, ThePdfRendererIsChosenRecordedAndPartOfTheRunIdentity) {
+  if (pdf_renderers().size() < 2) GTEST_SKIP() << "needs both MuPDF and poppler";
+  const fs::path pdf = make_pdf();
+  const fs::path out = work / "out";
+  auto args = common(out);
+  args.insert(args.end(), {"--pages", "1", "-q", "--pdf-renderer", "mupdf", pdf.string()});
+  ASSERT_EQ(run_dsocr(args, work).rc, 0);
+  EXPECT_EQ(read_json(out / "report.pdf.json")["pdf_renderer"], "mupdf");
+  args = common(out);
+  args.insert(args.end(), {"--pages", "1", "--resume", "--pdf-renderer", "poppler", pdf.string()});
+  CliRun r = run_dsocr(args, work);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("made differently (generation.pdf_renderer: \"mupdf\" -> \"poppler\")"), std::string::npos) << r.err;
+  EXPECT_EQ(read_json(out / "report.pdf.json")["pdf_renderer"], "poppler");
+  args = common(out);
+  args.insert(args.end(), {"--pdf-renderer", "pdfium", pdf.string()});
+  r = run_dsocr(args, work);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--pdf-renderer pdfium: must be mupdf or poppler"), std::string::npos) << r.err;
 }
 
 // -DDSOCR_WITH_PDF=OFF: a PDF is refused with a message that names it and says why; other inputs go on.

@@ -7,7 +7,9 @@
 #include <filesystem>
 
 #include "io/image.h"
+#include "io/pdf.h"
 #include "io/safetensors.h"
+#include "vision/preprocess.h"
 
 namespace fs = std::filesystem;
 using namespace dsocr;
@@ -17,7 +19,7 @@ namespace {
 const std::string kData = DSOCR_TEST_DATA;
 
 int run(const std::string& args) {
-  const std::string cmd = std::string(DSOCR_BIN) + " encode --model " + DSOCR_TEST_MODEL + " " + args + " >/dev/null";
+  const std::string cmd = std::string(DSOCR_BIN) + " encode --model " + DSOCR_TEST_MODEL + " " + args + " >/dev/null 2>&1";
   const int status = std::system(cmd.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -70,4 +72,32 @@ TEST(EncodeCli, TinyDumpHasTheResizedViewAndNoTiles) {
 TEST(EncodeCli, BadInputsFail) {
   EXPECT_NE(run("--mode base /no/such/image.png"), 0);
   EXPECT_NE(run("--mode giant " + kData + "/images/doc.png"), 0);
+}
+
+// A PDF page is encoded as `dsocr ocr` reads it: rendered at --dpi by the chosen renderer, then the same
+// views as an image's (here: the second page of a two-page PDF, each renderer built in).
+TEST(EncodeCli, APdfPageDumpsTheViewsOfThatPageRendered) {
+  if (!pdf_supported()) GTEST_SKIP() << "built without PDF support";
+  const std::string pdf = kData + "/pdf/rotated.pdf";
+  for (PdfRenderer renderer : pdf_renderers()) {
+    const std::string name = pdf_renderer_name(renderer);
+    const fs::path out = fs::temp_directory_path() / ("dsocr_encode_pdf_" + name + ".safetensors");
+    ASSERT_EQ(run("--mode base --page 2 --pdf-renderer " + name + " " + pdf + " --dump " + out.string()), 0) << name;
+    SafetensorsFile dump(out.string());
+    const Image page = PdfDocument(pdf, renderer).render_page(1, 144);
+    const PageViews views = make_views(page, Mode::Base);
+    const TensorView v = dump.get("view.global");
+    ASSERT_EQ(v.shape, (std::vector<int64_t>{views.global.height, views.global.width, 3})) << name;
+    EXPECT_EQ(std::memcmp(v.data, views.global.rgb.data(), views.global.rgb.size()), 0) << name;
+    EXPECT_EQ(dump.header().metadata.at("page"), "2");
+    EXPECT_EQ(dump.header().metadata.at("pdf_renderer"), name);
+    // Page 1 differs (rotated the other way): the page asked for is the page encoded.
+    const PageViews first = make_views(PdfDocument(pdf, renderer).render_page(0, 144), Mode::Base);
+    EXPECT_NE(std::memcmp(v.data, first.global.rgb.data(), first.global.rgb.size()), 0) << name;
+    fs::remove(out);
+  }
+  EXPECT_EQ(run("--mode tiny --page 3 " + pdf), 1);            // no such page: one line, exit 1
+  EXPECT_EQ(run("--mode tiny --page 0 " + pdf), 2);            // usage
+  EXPECT_EQ(run("--mode tiny --pdf-renderer pdfium " + pdf), 2);
+  EXPECT_EQ(run("--mode tiny --page 2 " + kData + "/images/doc.png"), 1);  // an image with one page
 }

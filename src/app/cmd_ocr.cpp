@@ -31,6 +31,7 @@ namespace {
 struct OcrArgs {
   std::vector<std::string> inputs;
   std::string model, mode = "gundam", task = "markdown", locate, prompt, out, pages, format = "md,json", shard;
+  std::string pdf_renderer = "default";
   int shard_pages = 200;
   int max_tiles = 6, max_tokens = 0, threads = 0, parallel = 0;
   int ngram = -1, ngram_window = -1;
@@ -133,6 +134,11 @@ int run_ocr(const OcrArgs& a, SignalWatcher& signals) {
   const std::set<OutputFormat> formats = usage([&] { return parse_formats(a.format); });
   const std::vector<int> pages = usage([&] { return a.pages.empty() ? std::vector<int>{} : parse_page_ranges(a.pages); });
   if (!std::isfinite(a.dpi) || a.dpi < 18 || a.dpi > 1200) throw UsageError(fmt::format("--dpi {}: must be 18..1200", a.dpi));
+  const PdfRenderer pdf_renderer = usage([&] {
+    const PdfRenderer r = parse_pdf_renderer(a.pdf_renderer);
+    check_pdf_renderer(r);
+    return r;
+  });
   if (a.out == "-" && formats != std::set<OutputFormat>{OutputFormat::Jsonl})
     throw UsageError("--out - writes JSON lines: use it with --format jsonl");
   if (formats.count(OutputFormat::Jsonl) && a.out != "-")
@@ -142,9 +148,9 @@ int run_ocr(const OcrArgs& a, SignalWatcher& signals) {
   if (!a.shard.empty() && (a.out.empty() || a.out == "-")) throw UsageError("--shard needs an output folder (--out DIR)");
   std::vector<std::string> missing;
   std::vector<InputDocument> docs = collect_inputs(a.inputs, &missing, a.out == "-" ? "" : a.out);
-  docs = shard_inputs(docs, shard, a.shard_pages, [](const InputDocument& d) {
+  docs = shard_inputs(docs, shard, a.shard_pages, [&](const InputDocument& d) {
     try {
-      return PdfDocument(d.path).page_count();
+      return PdfDocument(d.path, pdf_renderer).page_count();
     } catch (const Error&) {
       return 0;  // unreadable: the whole document goes to one shard, which reports it
     }
@@ -181,6 +187,7 @@ int run_ocr(const OcrArgs& a, SignalWatcher& signals) {
   options.request = request;
   if (a.ngram >= 0 || a.ngram_window >= 0 || a.no_ngram) options.pdf_ngram.reset();  // the user's guard everywhere
   options.dpi = a.dpi;
+  options.pdf_renderer = pdf_renderer;
   options.pages = pages;
   options.boxes = a.boxes;
   options.resume = a.resume;
@@ -259,6 +266,7 @@ void add_ocr_command(CLI::App& app, SignalWatcher& signals) {
   cmd->add_flag("--emit-ids", a->emit_ids, "Single image: print the generated token ids as a JSON array instead of text");
   cmd->add_flag("--raw", a->raw, "Single image: show the model's text as is, with its <|ref|>/<|det|> box tags");
   cmd->add_option("--dpi", a->dpi, "PDF rendering resolution, 18..1200")->default_str("144");
+  cmd->add_option("--pdf-renderer", a->pdf_renderer, pdf_renderer_help())->default_str(pdf_renderer_name(PdfRenderer::Default));
   cmd->add_option("--pages", a->pages, "PDF pages to read, e.g. 1-3,7 (default: all)");
   cmd->add_flag("--boxes", a->boxes, "Also write each page with its layout boxes drawn (NAME.boxes.png / .pdf)");
   cmd->add_flag("--resume", a->resume,

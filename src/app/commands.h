@@ -2,7 +2,11 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "core/error.h"
+#include "io/pdf.h"
 
 namespace dsocr::app {
 
@@ -15,6 +19,15 @@ inline constexpr const char* kExitCodesHelp =
     "Exit codes: 0 done; 1 an input, page or output failed (each reported on stderr, the rest is done);\n"
     "2 usage error (bad option or argument); 130 interrupted (SIGINT/SIGTERM: finished pages are kept,\n"
     "--resume continues).";
+
+// --pdf-renderer's help (ocr, encode): the choices and which of them this build has.
+inline std::string pdf_renderer_help() {
+  std::vector<std::string> built;
+  for (PdfRenderer r : pdf_renderers()) built.push_back(pdf_renderer_name(r));
+  return fmt::format("PDF renderer: mupdf (the official pipeline's pixels: it renders with PyMuPDF) | poppler;\n"
+                     "built in: {}",
+                     built.empty() ? "none" : fmt::format("{}", fmt::join(built, ", ")));
+}
 
 // An error in the options or arguments: exit code 2.
 class UsageError : public Error {

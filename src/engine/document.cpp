@@ -240,9 +240,10 @@ json block_json(const Block& b, int width, int height) {
   return bj;
 }
 
-std::unique_ptr<PdfDocument> open_pdf(const InputDocument& in) {
-  if (in.path != "-") return std::make_unique<PdfDocument>(in.path);
-  return std::make_unique<PdfDocument>(reinterpret_cast<const uint8_t*>(in.stdin_bytes.data()), in.stdin_bytes.size(), "-");
+std::unique_ptr<PdfDocument> open_pdf(const InputDocument& in, PdfRenderer renderer) {
+  if (in.path != "-") return std::make_unique<PdfDocument>(in.path, renderer);
+  return std::make_unique<PdfDocument>(reinterpret_cast<const uint8_t*>(in.stdin_bytes.data()), in.stdin_bytes.size(), "-",
+                                       renderer);
 }
 
 PostprocessOptions postprocess_options(bool paged, int page) {
@@ -273,6 +274,7 @@ json generation_identity(const OcrRequest& r, const BatchOptions& o, bool pdf) {
   if (r.mode == Mode::Gundam || r.mode == Mode::GundamMaster) id["max_tiles"] = r.max_tiles;
   id["prompt"] = r.prompt;
   if (pdf) id["dpi"] = o.dpi;
+  if (pdf) id["pdf_renderer"] = pdf_renderer_name(o.pdf_renderer);
   const GenerationOptions& g = r.generation;
   id["max_tokens"] = g.max_new_tokens;
   id["context_limit"] = g.context_limit;
@@ -336,7 +338,7 @@ void BatchRunner::Impl::plan(Document& d) {
   d.request = o_.request;
   if (in.is_pdf && o_.pdf_ngram) d.request.generation.ngram = *o_.pdf_ngram;
   int page_count = 1;
-  if (in.is_pdf) page_count = open_pdf(in)->page_count();
+  if (in.is_pdf) page_count = open_pdf(in, o_.pdf_renderer)->page_count();
   else if (in.path == "-") page_count = image_page_count(reinterpret_cast<const uint8_t*>(in.stdin_bytes.data()), in.stdin_bytes.size(), "-");
   else page_count = image_file_page_count(in.path);
   d.paged = in.is_pdf || page_count > 1;
@@ -405,7 +407,7 @@ void BatchRunner::Impl::plan(Document& d) {
 Image BatchRunner::Impl::load_page(const Document& d, int page, std::unique_ptr<PdfDocument>& pdf) const {
   const InputDocument& in = *d.input;
   if (in.is_pdf) {
-    if (!pdf) pdf = open_pdf(in);
+    if (!pdf) pdf = open_pdf(in, o_.pdf_renderer);
     return pdf->render_page(page - 1, o_.dpi);
   }
   if (in.path == "-")
@@ -608,6 +610,7 @@ void BatchRunner::Impl::write_outputs(Document& d, const std::vector<json>& page
     if (d.request.mode == Mode::Gundam || d.request.mode == Mode::GundamMaster) j["max_tiles"] = d.request.max_tiles;
     j["prompt"] = d.request.prompt;
     if (in.is_pdf) j["dpi"] = o_.dpi;
+    if (in.is_pdf) j["pdf_renderer"] = pdf_renderer_name(o_.pdf_renderer);
     j["identity"] = d.identity;
     j["pages"] = pages;
     j["summary"] = {{"pages", pages.size()}, {"failed", failed}, {"truncated", truncated}};

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/request.h"
+#include "io/pdf.h"
 
 namespace dsocr {
 
@@ -51,6 +52,7 @@ struct BatchOptions {
   OcrRequest request;                   // mode, prompt, generation (incl. the n-gram guard)
   std::optional<NgramGuardConfig> pdf_ngram = NgramGuardConfig{20, 50, {128821, 128822}, true};  // PDF pages; nullopt: as request
   double dpi = 144;                     // PDF rasterisation (the official PDF path: 144)
+  PdfRenderer pdf_renderer = PdfRenderer::Default;  // part of the run identity: it changes the pixels
   std::vector<int> pages;               // PDF pages to run (1-based); empty: all
   bool boxes = false;                   // annotated pages: NAME.boxes.png, or NAME.boxes.pdf for a PDF
   bool resume = false;                  // reuse finished pages of matching journals / NAME.json
