@@ -8,7 +8,10 @@
 #include <map>
 #include <sstream>
 
+#include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "core/thread_pool.h"
+#include "io/checkpoint.h"
 #include "engine/compress.h"
 #include "engine/journal.h"
 #include "io/files.h"
@@ -303,4 +306,26 @@ TEST(CompressEval, CorpusFormatsAndErrors) {
   std::ofstream(dir / "broken.jsonl") << "{\"id\": \"x\"}\n";
   EXPECT_THROW(read_corpus((dir / "broken.jsonl").string()), Error);
   fs::remove_all(dir);
+}
+
+TEST(OpticalContext, RenderedTextBecomesThePlaceholderFeatures) {
+  ThreadPool pool(2);
+  CpuBackend backend(pool);
+  Checkpoint ckpt(DSOCR_TEST_MODEL);
+  VisionEncoder encoder(ckpt, backend);
+  TextRenderer renderer;
+  RenderOptions o;
+  o.font_size = 30;
+  const std::string text = "Optical context: older turns of a conversation, kept as pixels.";
+  for (Mode mode : {Mode::Tiny, Mode::Base}) {
+    const OpticalContext c = encode_text_as_vision(encoder, renderer, text, o, mode);
+    ASSERT_EQ(c.features.size(), 1u);
+    ASSERT_EQ(c.tokens.size(), 1u);
+    EXPECT_EQ(c.n_embed, encoder.n_embed());
+    EXPECT_EQ(c.tokens[0].placeholders, mode == Mode::Tiny ? 73 : 273);
+    ASSERT_EQ(c.features[0].size(), size_t(c.tokens[0].placeholders) * size_t(c.n_embed));
+    // The same features as encoding the rendered page itself, and not all alike.
+    EXPECT_EQ(c.features[0], encoder.encode_page(make_views(c.rendered.pages[0], mode)));
+    EXPECT_NE(c.features[0][0], c.features[0][size_t(c.n_embed) * 5 + 3]);
+  }
 }
