@@ -213,6 +213,27 @@ std::string make_chart_svg(const std::vector<SampleScore>& scores, const std::ve
                      left + pw / 2, H - 18);
   svg += fmt::format("<text x=\"18\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 18 {})\">precision</text>\n",
                      top + ph / 2, top + ph / 2);
+  // The paper's Table 2 (spec §10.2) as dashed reference lines for the modes it reports.
+  struct Reference {
+    const char* mode;
+    double precision[7], compression[7];
+  };
+  static const Reference kPaper[] = {
+      {"tiny", {.965, .938, .838, .859, .793, .764, .591}, {10.5, 11.8, 13.2, 15.1, 16.5, 17.7, 19.7}},
+      {"small", {.985, .973, .968, .968, .915, .898, .871}, {6.7, 7.5, 8.5, 9.7, 10.6, 11.3, 12.6}}};
+  for (size_t k = 0; k < summary.size(); ++k) {
+    for (const Reference& ref : kPaper) {
+      if (summary[k].mode != ref.mode) continue;
+      std::string points;
+      for (int i = 0; i < 7; ++i)
+        if (ref.compression[i] <= max_x) points += fmt::format("{:.1f},{:.1f} ", X(ref.compression[i]), Y(ref.precision[i]));
+      svg += fmt::format("<polyline class=\"paper\" points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-opacity=\"0.5\" "
+                         "stroke-dasharray=\"5,4\"><title>paper Table 2, {}</title></polyline>\n",
+                         points, kColours[k % 6], ref.mode);
+    }
+  }
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"#555\">dashed: paper Table 2</text>\n", left + pw + 14,
+                     top + 10 + int(summary.size()) * 20 + 11);
   for (size_t k = 0; k < summary.size(); ++k) {
     const ModeSummary& m = summary[k];
     const char* colour = kColours[k % 6];
