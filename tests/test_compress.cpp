@@ -133,7 +133,7 @@ struct Fixture {
     }
     options.out_dir = out;
     options.modes = {Mode::Tiny, Mode::Small};
-    options.request.prompt = kFoxPrompt;
+    options.request.prompt = fox_prompt();
     for (const CorpusSample& s : corpus)
       recognizer.texts[key(render_single_page(renderer, s.text, options.render).page)] = s.text;
   }

@@ -22,7 +22,7 @@ namespace dsocr::app {
 namespace {
 
 struct CompressEvalArgs {
-  std::string corpus, out, model, modes = "tiny,small", control = "none", prompt = kFoxPrompt;
+  std::string corpus, out, model, modes = "tiny,small", control = "none", prompt = fox_prompt();
   RenderArgs render;
   int max_tiles = 6, max_tokens = 0, parallel = 4, threads = 0;
   double kv_memory_gb = 0;

@@ -142,7 +142,7 @@ int run_context_compress(const ContextArgs& a, SignalWatcher& signals) {
         OcrRequest request;
         request.mode = plan.tiers[k].mode;
         request.max_tiles = a.max_tiles;
-        request.prompt = kFoxPrompt;
+        request.prompt = fox_prompt();
         request.generation.max_new_tokens = a.max_tokens;
         pending.push_back({k, p, engine->submit(tier_pages[k].pages[p], request)});
       }

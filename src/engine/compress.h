@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/request.h"
+#include "text/prompt.h"
 #include "text/render.h"
 #include "text/tokenizer.h"
 #include "vision/encoder.h"
@@ -18,8 +19,8 @@
 
 namespace dsocr {
 
-// The Fox benchmark's prompt (paper Table 2; spec §6.1).
-inline constexpr const char* kFoxPrompt = "<image>\nFree OCR.";
+// The Fox benchmark's prompt (paper Table 2; spec §6.1): "<image>\nFree OCR.", the free-OCR task's.
+inline std::string fox_prompt() { return task_prompt(Task::Free); }
 
 // Text tokens as the paper counts them: the model's tokenizer, no BOS.
 int count_text_tokens(const Tokenizer& tokenizer, std::string_view text);
@@ -89,7 +90,11 @@ struct CompressEvalOptions {
   std::vector<Mode> modes;
   Control control = Control::None;
   RenderOptions render;
-  OcrRequest request;            // mode is set per page; prompt kFoxPrompt by default
+  OcrRequest request = [] {       // mode is set per page
+    OcrRequest r;
+    r.prompt = fox_prompt();
+    return r;
+  }();
   int parallel = 4;              // pages in flight
   std::string model_identity;    // part of the run identity
   std::string corpus;            // named in the identity
