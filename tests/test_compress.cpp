@@ -329,3 +329,24 @@ TEST(OpticalContext, RenderedTextBecomesThePlaceholderFeatures) {
     EXPECT_NE(c.features[0][0], c.features[0][size_t(c.n_embed) * 5 + 3]);
   }
 }
+
+TEST(ContextCompress, RecentTurnsStayTextOlderOnesGoToTiersByAge) {
+  std::vector<Turn> turns;
+  for (int i = 0; i < 9; ++i) turns.push_back({i % 2 ? "assistant" : "user", "turn " + std::to_string(i)});
+  const ContextPlan even = plan_context(turns, 3, {Mode::Base, Mode::Small, Mode::Tiny}, 0);
+  EXPECT_EQ(even.recent, (std::vector<size_t>{6, 7, 8}));
+  ASSERT_EQ(even.tiers.size(), 3u);
+  EXPECT_EQ(even.tiers[0].mode, Mode::Base);
+  EXPECT_EQ(even.tiers[0].turns, (std::vector<size_t>{4, 5}));  // the newest older turns: highest resolution
+  EXPECT_EQ(even.tiers[1].turns, (std::vector<size_t>{2, 3}));
+  EXPECT_EQ(even.tiers[2].turns, (std::vector<size_t>{0, 1}));
+  EXPECT_EQ(even.tiers[2].text, "user: turn 0\n\nassistant: turn 1");
+  // One turn per tier: the last tier takes all the rest; tiers left without turns are left out.
+  const ContextPlan one = plan_context(turns, 5, {Mode::Gundam, Mode::Large, Mode::Tiny}, 1);
+  ASSERT_EQ(one.tiers.size(), 3u);
+  EXPECT_EQ(one.tiers[0].turns, (std::vector<size_t>{3}));
+  EXPECT_EQ(one.tiers[1].turns, (std::vector<size_t>{2}));
+  EXPECT_EQ(one.tiers[2].turns, (std::vector<size_t>{0, 1}));
+  EXPECT_EQ(plan_context(turns, 8, {Mode::Base, Mode::Tiny}, 5).tiers.size(), 1u);
+  EXPECT_TRUE(plan_context(turns, 20, {Mode::Base}, 0).tiers.empty());
+}
