@@ -15,7 +15,8 @@ PACKAGES=(
                                                 # optional: -DDSOCR_WITH_MUPDF=OFF); static libmupdf.a needs the rest
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev
   libcpp-httplib-dev libcurl4-openssl-dev
-  libfreetype-dev libharfbuzz-dev fonts-dejavu-core   # labels on annotated pages
+  libfreetype-dev libharfbuzz-dev fonts-dejavu-core   # labels on annotated pages; dsocr render (shaping)
+  libfribidi-dev                                # dsocr render: right-to-left text (Unicode bidi algorithm)
   libgtest-dev libbenchmark-dev
   libpugixml-dev poppler-utils qpdf   # tests: read back hOCR/ALTO (XML parser), check searchable PDFs
 )

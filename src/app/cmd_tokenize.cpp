@@ -16,20 +16,21 @@
 #include "text/tokenizer.h"
 
 namespace dsocr::app {
+
+// --model names a model directory (its tokenizer.json is used) or a tokenizer.json itself; without
+// it, the usual model search.
+Tokenizer load_tokenizer(const std::string& model) {
+  const bool is_file = !model.empty() && std::filesystem::is_regular_file(model);
+  const std::string path = is_file ? resolve_link_file(model) : model_file(resolve_model_dir(model), "tokenizer.json");
+  return Tokenizer::from_file(path);
+}
+
 namespace {
 
 std::string read_stdin() {
   std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
   if (std::cin.bad()) fail("stdin: read error");
   return input;
-}
-
-// --model may name a model directory (its tokenizer.json is used) or a tokenizer.json itself.
-// --model names a model directory or a tokenizer.json; without it, the usual model search.
-Tokenizer load_tokenizer(const std::string& model) {
-  const bool is_file = !model.empty() && std::filesystem::is_regular_file(model);
-  const std::string path = is_file ? resolve_link_file(model) : model_file(resolve_model_dir(model), "tokenizer.json");
-  return Tokenizer::from_file(path);
 }
 
 std::vector<int32_t> parse_id_array(const std::string& text) {

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "io/pdf.h"
+#include "text/tokenizer.h"
 
 namespace dsocr::app {
 
@@ -42,7 +43,14 @@ void add_encode_command(CLI::App& app);           // cmd_encode.cpp
 void add_ocr_command(CLI::App& app, class SignalWatcher& signals);              // cmd_ocr.cpp
 void add_pull_command(CLI::App& app);              // cmd_pull.cpp
 void add_status_command(CLI::App& app);            // cmd_status.cpp
+void add_render_command(CLI::App& app);            // cmd_render.cpp
+void add_compress_eval_command(CLI::App& app, class SignalWatcher& signals);  // cmd_compress_eval.cpp
+void add_context_compress_command(CLI::App& app, class SignalWatcher& signals);  // cmd_context_compress.cpp
 // cmd_docs.cpp: `man` and `completion bash`, generated from the commands registered before it.
 void add_docs_commands(CLI::App& app);
+
+// The tokenizer of --model: a model directory or a tokenizer.json; "" = the usual model search
+// (cmd_tokenize.cpp).
+Tokenizer load_tokenizer(const std::string& model);
 
 }  // namespace dsocr::app

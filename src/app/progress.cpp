@@ -7,13 +7,13 @@
 
 namespace dsocr::app {
 
-namespace {
-
 std::string duration(double s) {
   if (s < 60) return fmt::format("{:.0f}s", s);
   if (s < 3600) return fmt::format("{}m{:02}s", int(s) / 60, int(s) % 60);
   return fmt::format("{}h{:02}m", int(s) / 3600, (int(s) / 60) % 60);
 }
+
+namespace {
 
 class Progress : public BatchObserver {
  public:

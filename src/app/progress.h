@@ -3,6 +3,7 @@
 #pragma once
 #include <chrono>
 #include <memory>
+#include <string>
 
 #include "engine/document.h"
 
@@ -11,6 +12,9 @@ namespace dsocr::app {
 enum class ProgressStyle { Bar, Lines, Quiet };
 
 std::unique_ptr<BatchObserver> make_progress(ProgressStyle style);
+
+// "42s", "3m05s", "2h10m".
+std::string duration(double seconds);
 
 // The closing summary (stderr).
 void print_summary(const BatchSummary& summary);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string_view>
 
+#include "text/render.h"
 #include "text/utf8.h"
 
 // FreeType is optional at compile time: without its headers every label uses the bitmap font.
@@ -246,19 +247,7 @@ class TrueTypeFont {
 std::string find_font(const std::string& requested) {
   if (!requested.empty()) return requested;
   if (const char* env = std::getenv("DSOCR_FONT"); env && *env) return env;
-  static constexpr const char* kStandardFonts[] = {
-      "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",          // Debian/Ubuntu fonts-dejavu-core
-      "/usr/share/fonts/dejavu/DejaVuSans.ttf",                   // Fedora, Arch
-      "/usr/share/fonts/TTF/DejaVuSans.ttf",                      // Arch (older)
-      "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-      "/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf",
-      "/System/Library/Fonts/Supplemental/Arial.ttf",             // macOS
-      "/Library/Fonts/Arial.ttf",
-  };
-  std::error_code ec;
-  for (const char* path : kStandardFonts)
-    if (std::filesystem::is_regular_file(path, ec)) return path;
-  return "";
+  return standard_font_path();
 }
 #endif
 

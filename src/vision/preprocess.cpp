@@ -229,6 +229,24 @@ int placeholder_count(int global_size, int tile_size, TileGrid grid) {
   return count;
 }
 
+VisionTokenCount vision_token_count(int width, int height, Mode mode, int max_tiles) {
+  if (width <= 0 || height <= 0) fail("vision tokens: empty page {}x{}", width, height);
+  const ModeSpec spec = mode_spec(mode);
+  VisionTokenCount c;
+  c.grid = page_tile_grid(width, height, mode, max_tiles);
+  const int tiles = c.grid.cols * c.grid.rows > 1 ? c.grid.cols * c.grid.rows : 0;
+  const int tile_size = tiles > 0 ? spec.image_size : 0;
+  c.placeholders = placeholder_count(spec.base_size, tile_size, c.grid);
+  const int n = features_per_side(spec.base_size), m = tile_size > 0 ? features_per_side(tile_size) : 0;
+  c.raw = n * n + tiles * m * m;
+  const bool padded = spec.crop || spec.image_size > 640;  // Tiny and Small are resized to a square instead
+  // Python's arithmetic: the difference and the division in double, the product truncated by int().
+  const double mx = std::max(width, height), mn = std::min(width, height);
+  const double ratio = 1.0 - (mx - mn) / mx;
+  c.valid = (padded ? int(double(n * n) * ratio) : n * n) + tiles * m * m;
+  return c;
+}
+
 int placeholder_count(const PageViews& views) {
   return placeholder_count(views.global_size, views.has_tiles() ? views.tile_size : 0, views.grid);
 }

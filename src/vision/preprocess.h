@@ -75,6 +75,22 @@ int features_per_side(int view_size);
 int placeholder_count(const PageViews& views);
 int placeholder_count(int global_size, int tile_size, TileGrid grid);
 
+// A page's vision tokens in a mode, counted the three ways the paper and the drivers use.
+struct VisionTokenCount {
+  int placeholders = 0;  // <image> tokens in the prompt: placeholder_count (73 for Tiny)
+  // Feature vectors without the newline and separator ones: the paper's nominal counts (Tiny 64,
+  // Small 100, Base 256, Large 400, Gundam "n x 100 + 256", Gundam-Master "n x 256 + 400"). The
+  // paper's compression ratios (Table 2: text tokens / 64 or 100) divide by this.
+  int raw = 0;
+  // Spec §5.6, as HF infer() prints them: the padded global view counts int(N * ratio) with
+  // ratio = 1 - (max(w,h) - min(w,h)) / max(w,h) (floor; the paper's Eq. 1 writes ceil); Tiny and
+  // Small resize without padding and count all 64 / 100; each tile counts in full (100; 256 for
+  // Gundam-Master's 1024 tiles, where HF infer() cannot run).
+  int valid = 0;
+  TileGrid grid;
+};
+VisionTokenCount vision_token_count(int width, int height, Mode mode, int max_tiles = kDefaultMaxTiles);
+
 // u8 / 127.5 - 1 into planar CHW float (bit-identical to torchvision's (u/255 - 0.5) / 0.5).
 // `out` must hold 3 * width * height floats.
 void normalize_to_chw(const Image& view, float* out);

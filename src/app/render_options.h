@@ -1,0 +1,20 @@
+// The text-rendering options shared by render, compress-eval and context-compress.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "text/render.h"
+
+namespace dsocr::app {
+
+struct RenderArgs {
+  std::string font, page = "a4";
+  double size = 11, dpi = 144, margin = 12, column_gap = 6, line_spacing = 1.2;
+  int columns = 1;
+};
+
+void add_render_options(CLI::App* cmd, RenderArgs& a);
+// Throws UsageError on a bad page size or value.
+RenderOptions render_options(const RenderArgs& a);
+
+}  // namespace dsocr::app
