@@ -15,6 +15,8 @@ PACKAGES=(
   libfreetype-dev libharfbuzz-dev fonts-dejavu-core   # labels on annotated pages
   libgtest-dev libbenchmark-dev
   libpugixml-dev poppler-utils qpdf   # tests: read back hOCR/ALTO (XML parser), check searchable PDFs
+  curl nodejs npm chromium   # server tests: curl multipart, the openai npm client, the web page in headless Chromium
+  wrk                        # bench/serve_load.sh: the server's load test
 )
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi

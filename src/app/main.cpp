@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   dsocr::app::add_ocr_command(app, signals);
   dsocr::app::add_pull_command(app);
   dsocr::app::add_status_command(app);
+  dsocr::app::add_serve_command(app, signals);
   app.footer(dsocr::app::kExitCodesHelp);
   // A closed pipe is a write error to report (and exit non-zero), not a silent death by SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
