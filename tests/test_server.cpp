@@ -233,6 +233,7 @@ TEST(Server, GoldenTextThroughChatCompletions) {
       EXPECT_EQ(j["usage"]["prompt_tokens"], 283);  // golden lm/doc_base.json seq_len
     }
 
+    if (std::string(mode) != "base") continue;  // the rest once: Gundam pages take longer
     // The same text with an explicit prompt: "<image>\n" goes in front.
     auto res2 = client.Post("/v1/chat/completions",
                             chat_body("doc.png", mode, 24, "<|grounding|>Convert the document to markdown.").dump(), "application/json");
@@ -258,14 +259,6 @@ TEST(Server, GoldenTextThroughChatCompletions) {
     EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
     EXPECT_EQ(last["usage"]["completion_tokens"], 24);
   }
-  // skip_special_tokens strips the grounding spans.
-  json body = chat_body("doc.png", "base", 24);
-  body["skip_special_tokens"] = true;
-  auto res = client.Post("/v1/chat/completions", body.dump(), "application/json");
-  ASSERT_TRUE(res);
-  const std::string content = json::parse(res->body)["choices"][0]["message"]["content"];
-  EXPECT_EQ(content.find("<|ref|>"), std::string::npos);
-  EXPECT_EQ(content.find("<|det|>"), std::string::npos);
   // /v1/models lists the model; the engine's batch saw every request.
   auto models = client.Get("/v1/models");
   ASSERT_TRUE(models);
@@ -659,6 +652,29 @@ class Scripted : public PageRecognizer {
 bool have(const std::string& command) { return std::system(("command -v " + command + " >/dev/null 2>&1").c_str()) == 0; }
 
 }  // namespace
+
+// skip_special_tokens: true removes the grounding spans, whole and streamed (split across pieces).
+TEST(Server, SkipSpecialTokensRemovesGroundingSpans) {
+  Scripted model({"<|ref|>title<|/ref|><|det|>[[1, 2, ", "3, 4]]<|/det|>\n# Hello\n\n<|ref|>text", "<|/ref|><|det|>[[5, 6, 7, 8]]<|/det|>\nWorld"});
+  RunningServer s(model);
+  json body = chat_body("small.png", "tiny", 5);
+  body["skip_special_tokens"] = true;
+  auto res = s.client().Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(json::parse(res->body)["choices"][0]["message"]["content"], "# Hello\n\nWorld");
+  body["stream"] = true;
+  auto streamed = s.client().Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_TRUE(streamed);
+  std::string text;
+  for (const std::string& e : sse_events(streamed->body))
+    if (e != "[DONE]") text += json::parse(e).value("/choices/0/delta/content"_json_pointer, std::string());
+  EXPECT_EQ(text, "# Hello\n\nWorld");
+  body["skip_special_tokens"] = false;
+  body["stream"] = false;
+  res = s.client().Post("/v1/chat/completions", body.dump(), "application/json");
+  EXPECT_EQ(json::parse(res->body)["choices"][0]["message"]["content"],
+            "<|ref|>title<|/ref|><|det|>[[1, 2, 3, 4]]<|/det|>\n# Hello\n\n<|ref|>text<|/ref|><|det|>[[5, 6, 7, 8]]<|/det|>\nWorld");
+}
 
 // GET / in headless Chromium (driven by puppeteer-core, installed from npm into the build's testdata
 // on first use): upload an image with the file input, the streamed text appears, the markdown is

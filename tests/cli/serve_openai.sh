@@ -5,7 +5,7 @@
 set -euo pipefail
 BIN=$1 MODEL=$2 DATA=$3
 command -v node >/dev/null && command -v npm >/dev/null || { echo "node/npm missing: skipped"; exit 77; }
-NPM_DIR=$(dirname "$MODEL")/npm-openai
+NPM_DIR=$(cd "$(dirname "$MODEL")" && pwd)/npm-openai
 if [ ! -d "$NPM_DIR/node_modules/openai" ]; then
   mkdir -p "$NPM_DIR"
   npm install --prefix "$NPM_DIR" --no-audit --no-fund --silent openai@4 >/dev/null 2>&1 \
