@@ -382,9 +382,9 @@ void OcrServer::Impl::setup() {
 // ---- /v1/chat/completions ---------------------------------------------------------------------------------
 
 bool OcrServer::Impl::chat(const httplib::Request& req, httplib::Response& res, Clock::time_point start) {
+  std::shared_ptr<Slot> slot = admit();  // first: refusing must stay cheap when the queue is full
   const ChatRequest c = parse_chat_request(parse_json_body(req), o_.allow_files);
   Image image = decode_page_image(c.image_bytes, 0, "messages: image_url");
-  std::shared_ptr<Slot> slot = admit();
   const ChatIds ids{random_id("chatcmpl-"), c.model.empty() ? model_name_ : c.model, int64_t(std::time(nullptr))};
   auto watch = std::make_shared<ConnectionWatch>(req);
 
@@ -491,6 +491,7 @@ bool OcrServer::Impl::chat(const httplib::Request& req, httplib::Response& res, 
 // ---- /v1/ocr ----------------------------------------------------------------------------------------------
 
 bool OcrServer::Impl::ocr(const httplib::Request& req, httplib::Response& res, Clock::time_point start) {
+  std::shared_ptr<Slot> slot = admit();  // first: refusing must stay cheap when the queue is full
   std::string upload;
   json options = json::object();
   const bool multipart = req.is_multipart_form_data();
@@ -525,7 +526,6 @@ bool OcrServer::Impl::ocr(const httplib::Request& req, httplib::Response& res, C
   if (r->pages.back() > page_count)
     bad_request("pages", fmt::format("page {} is past the end ({} page{})", r->pages.back(), page_count, page_count == 1 ? "" : "s"));
   if (!paged) decode_page_image(r->document, 0, field);  // a broken image is the request's error, not a failed page
-  std::shared_ptr<Slot> slot = admit();
   auto watch = std::make_shared<ConnectionWatch>(req);
   const std::string model = r->model.empty() ? model_name_ : r->model;
 
