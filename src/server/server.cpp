@@ -17,6 +17,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <thread>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -160,8 +161,14 @@ class OcrServer::Impl {
 
   void serve() {
     if (!bound_) bind();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (draining_) return;
+      serving_ = true;
+    }
     http_.listen_after_bind();
     std::unique_lock<std::mutex> lock(mutex_);
+    listen_returned_ = true;
     drained_cv_.wait(lock, [&] { return admitted_ == 0; });
   }
 
@@ -171,7 +178,19 @@ class OcrServer::Impl {
       if (draining_) return;
       draining_ = true;
     }
-    http_.stop();  // the listening socket closes; workers finish their connections
+    // The listening socket closes; workers finish their connections. serve() may be between its
+    // check of draining_ and the start of listening, when stop() does nothing yet: try until it took.
+    for (int i = 0; i < 200; ++i) {  // up to 2 s
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!serving_ || listen_returned_) break;
+      }
+      if (http_.is_running()) {
+        http_.stop();
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     std::unique_lock<std::mutex> lock(mutex_);
     if (!drained_cv_.wait_for(lock, drain, [&] { return admitted_ == 0; })) {
       drain_expired_ = true;
@@ -282,6 +301,7 @@ class OcrServer::Impl {
   std::function<EngineStats()> stats_;
   int admitted_ = 0;
   bool draining_ = false, drain_expired_ = false;
+  bool serving_ = false, listen_returned_ = false;
   std::set<std::shared_ptr<PageJob>> jobs_;
 
   friend class OcrServer;
