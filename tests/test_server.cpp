@@ -259,6 +259,13 @@ TEST(Server, GoldenTextThroughChatCompletions) {
     EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
     EXPECT_EQ(last["usage"]["completion_tokens"], 24);
   }
+  // A prompt that does not fit the context is the request's error, named.
+  std::string words;
+  for (int i = 0; i < 9000; ++i) words += " word";
+  auto too_long = client.Post("/v1/chat/completions", chat_body("small.png", "tiny", 5, words).dump(), "application/json");
+  ASSERT_TRUE(too_long);
+  EXPECT_EQ(too_long->status, 400);
+  EXPECT_NE(error_message(too_long->body).find("but the context holds 8192"), std::string::npos) << too_long->body;
   // /v1/models lists the model; the engine's batch saw every request.
   auto models = client.Get("/v1/models");
   ASSERT_TRUE(models);
@@ -533,8 +540,21 @@ TEST(Server, ClientsThatGoAwayCancelTheirPages) {
   StandIn standin;
   ServerOptions so;
   so.write_timeout_s = 1;
+  so.read_timeout_s = 1;
   RunningServer s(standin, so);
   const json body = chat_body("small.png", "tiny", 5);
+
+  {  // a client that announces a body and never sends it loses its connection after the read timeout
+    const int slow = connect_to(s.port());
+    const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{";
+    ASSERT_EQ(::send(slow, head.data(), head.size(), MSG_NOSIGNAL), ssize_t(head.size()));
+    const auto t0 = std::chrono::steady_clock::now();
+    char c[512];
+    const ssize_t n = recv(slow, c, sizeof c, 0);  // the 400 answer (or the close) once the read timed out
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+    if (n > 0) EXPECT_EQ(std::string(c, size_t(std::min<ssize_t>(n, 12))), "HTTP/1.1 400");
+    close(slow);
+  }
 
   int fd = connect_to(s.port());  // waits for a whole answer, then hangs up
   ASSERT_GE(fd, 0);
@@ -676,6 +696,38 @@ TEST(Server, SkipSpecialTokensRemovesGroundingSpans) {
             "<|ref|>title<|/ref|><|det|>[[1, 2, 3, 4]]<|/det|>\n# Hello\n\n<|ref|>text<|/ref|><|det|>[[5, 6, 7, 8]]<|/det|>\nWorld");
 }
 
+// /v1/ocr: an `image` region becomes a crop with its id in the markdown, its corners in page pixels
+// and, when asked, its JPEG as a data URL.
+TEST(Server, OcrEndpointCropsImageRegions) {
+  Scripted model({"<|ref|>image<|/ref|><|det|>[[0, 0, 499, 999]]<|/det|>\n", "<|ref|>text<|/ref|><|det|>[[500, 0, 999, 999]]<|/det|>\nHi"});
+  RunningServer s(model);
+  httplib::MultipartFormDataItems form = {{"file", image_bytes("wide.png"), "wide.png", "image/png"},
+                                          {"include_image_base64", "true", "", ""}};
+  auto res = s.client().Post("/v1/ocr", form);
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json page = json::parse(res->body)["pages"][0];
+  const Image wide = load_image(kData + "/images/wide.png");
+  EXPECT_EQ(page["markdown"], "![](img-0.jpeg)\n\n\nHi");  // an image page: no blank-line collapse (official)
+  ASSERT_EQ(page["images"].size(), 1u);
+  const json& im = page["images"][0];
+  EXPECT_EQ(im["id"], "img-0.jpeg");
+  EXPECT_EQ(im["top_left_x"], 0);
+  EXPECT_EQ(im["bottom_right_x"], int(499.0 / 999 * wide.width));
+  EXPECT_EQ(im["bottom_right_y"], wide.height);
+  const std::string url = im["image_base64"];
+  ASSERT_EQ(url.rfind("data:image/jpeg;base64,", 0), 0u);
+  const std::string jpeg = decode_base64(url.substr(23));
+  const Image crop_back = decode_image(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), "crop");
+  EXPECT_EQ(crop_back.width, int(499.0 / 999 * wide.width));
+  EXPECT_EQ(crop_back.height, wide.height);
+  EXPECT_EQ(page["dimensions"]["width"], wide.width);
+  EXPECT_TRUE(page["dimensions"]["dpi"].is_null());
+  ASSERT_EQ(page["blocks"].size(), 2u);
+  EXPECT_EQ(page["blocks"][1]["label"], "text");
+  EXPECT_EQ(page["blocks"][1]["boxes"][0][0], int(500.0 / 999 * wide.width));
+}
+
 // GET / in headless Chromium (driven by puppeteer-core, installed from npm into the build's testdata
 // on first use): upload an image with the file input, the streamed text appears, the markdown is
 // rendered, the boxes are drawn on the page; the screenshot is left as server_web_page.png in the
@@ -697,7 +749,7 @@ TEST(Server, WebPageInHeadlessChromium) {
     std::ofstream js(dir + "/drive.js");
     js << R"JS(
 const puppeteer = require(process.argv[2] + "/node_modules/puppeteer-core");
-const [url, image, shot] = process.argv.slice(3);
+const [url, image, shot, pdf] = process.argv.slice(3);
 (async () => {
   const browser = await puppeteer.launch({executablePath: "/usr/bin/chromium", headless: true,
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]});
@@ -713,13 +765,28 @@ const [url, image, shot] = process.argv.slice(3);
     markdown: document.getElementById("markdown").innerHTML, boxes: document.body.dataset.boxes,
     canvases: document.querySelectorAll("#pages canvas").length, status: document.getElementById("status").textContent}));
   await page.screenshot({path: shot, fullPage: true});
+  if (pdf) {  // a PDF goes through /v1/ocr as NDJSON; each page comes with its image and pixel boxes
+    await page.evaluate(() => { delete document.body.dataset.done; });
+    await (await page.$("#file")).uploadFile(pdf);
+    await page.waitForSelector("body[data-done]", {timeout: 30000});
+    out.pdf = await page.evaluate(() => ({boxes: document.body.dataset.boxes,
+      canvases: document.querySelectorAll("#pages canvas").length, status: document.getElementById("status").textContent}));
+  }
   console.log(JSON.stringify(out));
   await browser.close();
 })().catch((e) => { console.error(e); process.exit(1); });
 )JS";
   }
+  std::string pdf;
+  if (pdf_supported()) {
+    pdf = dir + "/two.pdf";
+    ImagePdfWriter w(pdf, 90, 144);
+    w.add_page(load_image(kData + "/images/small.png"));
+    w.add_page(load_image(kData + "/images/square.png"));
+    w.finish();
+  }
   const std::string cmd = "node " + dir + "/drive.js " + npm_dir + " http://127.0.0.1:" + std::to_string(s.port()) + "/ " +
-                          kData + "/images/doc.png " + shot + " > " + dir + "/out.json 2>" + dir + "/err.txt";
+                          kData + "/images/doc.png " + shot + " " + pdf + " > " + dir + "/out.json 2>" + dir + "/err.txt";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file_text(dir + "/err.txt");
   const json out = json::parse(read_file_text(dir + "/out.json"));
   EXPECT_EQ(out["raw"], "<|ref|>title<|/ref|><|det|>[[100, 80, 900, 160]]<|/det|>\n# Hello dsocr\n\n"
@@ -729,7 +796,15 @@ const [url, image, shot] = process.argv.slice(3);
   EXPECT_EQ(out["boxes"], "3");
   EXPECT_EQ(out["canvases"], 1);
   EXPECT_NE(out["status"].get<std::string>().find("3 boxes"), std::string::npos) << out["status"];
-  ASSERT_EQ(model.requests().size(), 1u);
+  if (!pdf.empty()) {
+    EXPECT_EQ(out["pdf"]["canvases"], 2);
+    EXPECT_EQ(out["pdf"]["boxes"], "6");
+    EXPECT_NE(out["pdf"]["status"].get<std::string>().find("2 page(s), 6 boxes"), std::string::npos) << out["pdf"];
+    ASSERT_EQ(model.requests().size(), 3u);
+    EXPECT_EQ(model.requests()[1].generation.max_new_tokens, 24);
+    EXPECT_EQ(model.requests()[1].generation.ngram.ngram_size, 20) << "PDF pages get the PDF guard";
+  }
+  ASSERT_GE(model.requests().size(), 1u);
   EXPECT_EQ(model.requests()[0].mode, Mode::Base);
   EXPECT_EQ(model.requests()[0].generation.max_new_tokens, 24);
   EXPECT_EQ(model.requests()[0].prompt, "<image>\n<|grounding|>OCR this image.");
