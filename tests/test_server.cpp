@@ -552,7 +552,9 @@ TEST(Server, ClientsThatGoAwayCancelTheirPages) {
     char c[512];
     const ssize_t n = recv(slow, c, sizeof c, 0);  // the 400 answer (or the close) once the read timed out
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
-    if (n > 0) EXPECT_EQ(std::string(c, size_t(std::min<ssize_t>(n, 12))), "HTTP/1.1 400");
+    if (n > 0) {
+      EXPECT_EQ(std::string(c, size_t(std::min<ssize_t>(n, 12))), "HTTP/1.1 400");
+    }
     close(slow);
   }
 

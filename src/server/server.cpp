@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <condition_variable>
 #include <ctime>
 #include <list>
@@ -146,8 +147,10 @@ class OcrServer::Impl {
   explicit Impl(ServerOptions o) : o_(std::move(o)), created_(std::time(nullptr)) { setup(); }
 
   int bind() {
+    errno = 0;
     const int port = o_.port == 0 ? http_.bind_to_any_port(o_.host) : (http_.bind_to_port(o_.host, o_.port) ? o_.port : -1);
-    if (port <= 0) fail("{}:{}: cannot listen ({})", o_.host, o_.port, std::strerror(errno));
+    if (port <= 0)
+      fail("{}:{}: cannot listen ({})", o_.host, o_.port, errno == 0 ? "address unusable" : std::strerror(errno));
     bound_ = true;
     return port;
   }
@@ -310,6 +313,12 @@ class OcrServer::Impl {
 void OcrServer::Impl::setup() {
   const int threads = o_.parallel + o_.max_queue + 8;  // every admitted request holds one, plus room to answer 429s
   http_.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  // cpp-httplib's default also sets SO_REUSEPORT, which lets a second server bind the same port and
+  // silently take half the connections: address reuse only (a restart right after a stop).
+  http_.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   http_.set_read_timeout(o_.read_timeout_s, 0);
   http_.set_write_timeout(o_.write_timeout_s, 0);
   http_.set_keep_alive_timeout(o_.keep_alive_s);

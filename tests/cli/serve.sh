@@ -38,6 +38,11 @@ curl -fsS "$URL/health" | grep -q '"status":"ok"'
 curl -fsS "${H[@]}" "$URL/v1/models" >"$tmp/models.json"
 [ "$(json "$tmp/models.json" 'j.data.length')" = 1 ]
 
+# A port in use is one line naming it and exit 1 (no second server sharing the port), before the model loads.
+set +e; err=$("$BIN" serve --model "$MODEL" --port "$port" 2>&1 >/dev/null); rc=$?; set -e
+[ $rc = 1 ] && [ "$err" = "dsocr: error: 127.0.0.1:$port: cannot listen (Address already in use)" ] \
+  || { echo "port in use: exit $rc: $err"; exit 1; }
+
 # Chat completions with the image as a data URL: the golden text, finish_reason and usage.
 { printf '{"model":"x","max_tokens":24,"mode":"base","ngram_size":0,"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,'
   base64 -w0 "$DOC"
