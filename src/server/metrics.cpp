@@ -94,7 +94,8 @@ std::string ServerMetrics::render(const MetricsGauges& g) const {
                      "# TYPE dsocr_prompt_tokens_total counter\ndsocr_prompt_tokens_total {}\n", prompt_tokens_);
   out += fmt::format("# HELP dsocr_generated_tokens_total Tokens generated for finished pages.\n"
                      "# TYPE dsocr_generated_tokens_total counter\ndsocr_generated_tokens_total {}\n", generated_tokens_);
-  out += fmt::format("# HELP dsocr_tokens_per_second Tokens generated per second over the last 10 seconds.\n"
+  out += fmt::format("# HELP dsocr_tokens_per_second Text pieces streamed per second over the last 10 seconds (one per token, "
+                     "except where a character takes several).\n"
                      "# TYPE dsocr_tokens_per_second gauge\ndsocr_tokens_per_second {}\n", number(rate));
   if (g.kv_blocks_total >= 0) {
     out += fmt::format("# HELP dsocr_kv_blocks_used KV cache blocks held by pages.\n"

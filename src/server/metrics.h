@@ -4,7 +4,8 @@
 //   dsocr_requests_in_flight, dsocr_queue_depth   admitted requests; of those, waiting for a slot
 //   dsocr_pages_total{result}                 pages finished ok / failed / cancelled
 //   dsocr_prompt_tokens_total, dsocr_generated_tokens_total
-//   dsocr_tokens_per_second                   generated tokens per second over the last ~10 s
+//   dsocr_tokens_per_second                   text pieces streamed per second over the last 10 s (a piece
+//                                             is a token, or the tokens that complete one character)
 //   dsocr_kv_blocks_used, dsocr_kv_blocks_total (when the engine's numbers are given)
 //   dsocr_time_to_first_token_seconds, dsocr_request_duration_seconds   histograms
 // Thread-safe.
