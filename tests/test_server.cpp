@@ -436,6 +436,10 @@ TEST(Server, BadRequestsAreErrorObjects) {
   EXPECT_EQ(wrong->status, 401);
   EXPECT_EQ(json::parse(wrong->body)["error"]["type"], "authentication_error");
   EXPECT_EQ(client.Get("/metrics")->status, 401);
+  auto page = client.Get("/");  // the page opens in a browser; it sends the key typed into it
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("Authorization"), std::string::npos);
 
   auto expect_400 = [&](const std::string& body, const std::string& message) {
     auto res = client.Post("/v1/chat/completions", auth, body, "application/json");

@@ -329,7 +329,10 @@ void OcrServer::Impl::setup() {
       fmt::print(stderr, "dsocr: {} {} {} {}\n", req.remote_addr, req.method, req.path, res.status);
     });
   http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (o_.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    // The web page holds no data and sends the key typed into it with each request, so a browser can
+    // open it; everything else needs the key.
+    const bool open = req.path == "/health" || (req.path == "/" && req.method == "GET");
+    if (o_.api_key.empty() || open) return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
     const std::string expected = "Bearer " + o_.api_key;
     // Compared in constant time over the expected length.

@@ -4,8 +4,8 @@
 // Endpoints: POST /v1/chat/completions (openai_format.h; stream: true answers Server-Sent Events
 // ending with `data: [DONE]`), POST /v1/ocr (ocr_format.h; NDJSON when streaming), GET /v1/models,
 // GET /health (200 once a recognizer is attached and until shutdown, 503 otherwise), GET /metrics
-// (metrics.h), GET / (the web page, web_page.h). With an API key every endpoint but /health needs
-// `Authorization: Bearer KEY` (401 otherwise).
+// (metrics.h), GET / (the web page, web_page.h). With an API key every endpoint but /health and the
+// page itself needs `Authorization: Bearer KEY` (401 otherwise); the page sends the key it is given.
 //
 // Load and abuse: requests that run the model are admitted while fewer than parallel + max_queue
 // are in flight; more get 429 with Retry-After. Bodies over max_body_bytes get 413; malformed JSON,
