@@ -10,8 +10,6 @@ namespace dsocr::server {
 
 namespace {
 
-bool present(const json& o, const char* name) { return o.contains(name) && !o.at(name).is_null(); }
-
 std::string string_field(const json& o, const char* name) {
   if (!o.at(name).is_string()) bad_request(name, "must be a string");
   return o.at(name).get<std::string>();
@@ -27,11 +25,7 @@ std::string document_of(const json& d, const std::string& allow_files) {
   const std::string type = d.value("type", json()).is_string() ? d["type"].get<std::string>() : "";
   if (type != "document_url" && type != "image_url")
     bad_request("document.type", "must be document_url or image_url");
-  const std::string field = "document." + type;
-  const json& u = d.contains(type) ? d[type] : json();
-  if (u.is_string()) return load_url(u.get<std::string>(), allow_files, field);
-  if (u.is_object() && u.contains("url") && u["url"].is_string()) return load_url(u["url"].get<std::string>(), allow_files, field);
-  bad_request(field, "expected a data: URL");
+  return load_url(url_field(d, type, "document"), allow_files, "document." + type);
 }
 
 }  // namespace
@@ -50,18 +44,18 @@ json form_value(const std::string& text) {
 OcrApiRequest parse_ocr_request(const json& o, const std::string* uploaded, const std::string& allow_files) {
   if (!o.is_object()) bad_request("", "the request body must be a JSON object");
   OcrApiRequest r;
-  if (present(o, "model") && o["model"].is_string()) r.model = o["model"].get<std::string>();
+  if (has_field(o, "model") && o["model"].is_string()) r.model = o["model"].get<std::string>();
   if (uploaded) {
     r.document = *uploaded;
   } else {
-    if (!present(o, "document")) bad_request("document", "missing: {\"type\": \"document_url\", \"document_url\": \"data:...\"}");
+    if (!has_field(o, "document")) bad_request("document", "missing: {\"type\": \"document_url\", \"document_url\": \"data:...\"}");
     r.document = document_of(o["document"], allow_files);
   }
   const std::string kind = sniff_document(r.document);
   if (kind.empty()) bad_request(uploaded ? "file" : "document", "not an image (PNG, JPEG, WebP, TIFF, BMP, GIF) or a PDF");
   r.is_pdf = kind == "pdf";
 
-  const bool has_prompt = present(o, "prompt"), has_task = present(o, "task"), has_locate = present(o, "locate");
+  const bool has_prompt = has_field(o, "prompt"), has_task = has_field(o, "task"), has_locate = has_field(o, "locate");
   if (has_prompt && (has_task || has_locate)) bad_request("prompt", "give either prompt or task, not both");
   try {
     if (has_prompt) {
@@ -77,12 +71,12 @@ OcrApiRequest parse_ocr_request(const json& o, const std::string* uploaded, cons
     bad_request(has_prompt ? "prompt" : "task", e.what());
   }
   apply_generation_options(o, r.ocr);
-  const bool guard_given = present(o, "ngram_size") || present(o, "ngram_window") ||
-                           (present(o, "vllm_xargs") && o["vllm_xargs"].is_object() &&
-                            (present(o["vllm_xargs"], "ngram_size") || present(o["vllm_xargs"], "window_size")));
+  const bool guard_given = has_field(o, "ngram_size") || has_field(o, "ngram_window") ||
+                           (has_field(o, "vllm_xargs") && o["vllm_xargs"].is_object() &&
+                            (has_field(o["vllm_xargs"], "ngram_size") || has_field(o["vllm_xargs"], "window_size")));
   r.pdf_ngram = guard_given ? r.ocr.generation.ngram : *BatchOptions().pdf_ngram;
 
-  if (present(o, "pages")) {
+  if (has_field(o, "pages")) {
     const json& p = o["pages"];
     if (p.is_array()) {  // Mistral: 0-based indices
       for (const json& i : p) {
@@ -103,14 +97,14 @@ OcrApiRequest parse_ocr_request(const json& o, const std::string* uploaded, cons
       bad_request("pages", "an array of 0-based page indices, or a string such as \"1-3,7\" (1-based)");
     }
   }
-  if (present(o, "dpi")) {
+  if (has_field(o, "dpi")) {
     if (!o["dpi"].is_number()) bad_request("dpi", "must be a number");
     r.dpi = o["dpi"].get<double>();
     if (!std::isfinite(r.dpi) || r.dpi < 18 || r.dpi > 1200) bad_request("dpi", fmt::format("{}: must be 18..1200", r.dpi));
   }
-  if (present(o, "include_image_base64")) r.include_image_base64 = bool_field(o, "include_image_base64");
-  if (present(o, "include_page_image")) r.include_page_image = bool_field(o, "include_page_image");
-  if (present(o, "stream")) r.stream = bool_field(o, "stream");
+  if (has_field(o, "include_image_base64")) r.include_image_base64 = bool_field(o, "include_image_base64");
+  if (has_field(o, "include_page_image")) r.include_page_image = bool_field(o, "include_page_image");
+  if (has_field(o, "stream")) r.stream = bool_field(o, "stream");
   return r;
 }
 

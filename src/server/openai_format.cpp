@@ -20,14 +20,6 @@ json chunk(const ChatIds& ids, json choices) {
           {"choices", std::move(choices)}};
 }
 
-// An image_url part: {"type": "image_url", "image_url": {"url": "..."}} or the older {"image_url": "..."}.
-std::string image_url_of(const json& part, const std::string& where) {
-  const json& u = part.contains("image_url") ? part["image_url"] : json();
-  if (u.is_string()) return u.get<std::string>();
-  if (u.is_object() && u.contains("url") && u["url"].is_string()) return u["url"].get<std::string>();
-  bad_request(where + ".image_url", "expected {\"url\": \"data:...\"}");
-}
-
 }  // namespace
 
 ChatRequest parse_chat_request(const json& body, const std::string& allow_files) {
@@ -64,7 +56,7 @@ ChatRequest parse_chat_request(const json& body, const std::string& allow_files)
         add_text(part["text"].get<std::string>());
       } else if (type == "image_url") {
         if (++images > 1) bad_request(pwhere, "one image per request (send pages as separate requests, or a PDF to /v1/ocr)");
-        out.image_bytes = load_url(image_url_of(part, pwhere), allow_files, pwhere + ".image_url");
+        out.image_bytes = load_url(url_field(part, "image_url", pwhere), allow_files, pwhere + ".image_url");
       } else {
         bad_request(pwhere + ".type", fmt::format("unsupported part type '{}' (text, image_url)", type));
       }

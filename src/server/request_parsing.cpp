@@ -81,9 +81,16 @@ double get_number(const json& body, const char* name, double lo, double hi) {
   return x;
 }
 
-bool present(const json& body, const char* name) { return body.contains(name) && !body.at(name).is_null(); }
-
 }  // namespace
+
+bool has_field(const json& object, const char* name) { return object.contains(name) && !object.at(name).is_null(); }
+
+std::string url_field(const json& object, const std::string& key, const std::string& where) {
+  const json& u = object.contains(key) ? object[key] : json();
+  if (u.is_string()) return u.get<std::string>();
+  if (u.is_object() && u.contains("url") && u["url"].is_string()) return u["url"].get<std::string>();
+  bad_request(where + "." + key, "expected a data: URL, as \"" + key + "\": {\"url\": \"data:...\"}");
+}
 
 std::string decode_base64(std::string_view text) {
   static const std::array<int8_t, 256> values = base64_values();
@@ -189,7 +196,7 @@ std::string sniff_document(std::string_view b) {
 void apply_generation_options(const json& body, OcrRequest& r) {
   if (!body.is_object()) bad_request("", "the request body must be a JSON object");
   GenerationOptions& g = r.generation;
-  if (present(body, "mode")) {
+  if (has_field(body, "mode")) {
     if (!body["mode"].is_string()) bad_request("mode", "must be a string");
     try {
       r.mode = parse_mode(body["mode"].get<std::string>());
@@ -197,29 +204,29 @@ void apply_generation_options(const json& body, OcrRequest& r) {
       bad_request("mode", e.what());
     }
   }
-  if (present(body, "max_tiles")) r.max_tiles = int(get_int(body, "max_tiles", 2, 9));
+  if (has_field(body, "max_tiles")) r.max_tiles = int(get_int(body, "max_tiles", 2, 9));
   for (const char* name : {"max_tokens", "max_completion_tokens"})
-    if (present(body, name)) g.max_new_tokens = int(get_int(body, name, 1, 1 << 20));
-  if (present(body, "temperature")) g.sampling.temperature = float(get_number(body, "temperature", 0, 100));
-  if (present(body, "top_p")) {
+    if (has_field(body, name)) g.max_new_tokens = int(get_int(body, name, 1, 1 << 20));
+  if (has_field(body, "temperature")) g.sampling.temperature = float(get_number(body, "temperature", 0, 100));
+  if (has_field(body, "top_p")) {
     g.sampling.top_p = float(get_number(body, "top_p", 0, 1));
     if (g.sampling.top_p <= 0) bad_request("top_p", "must be in (0, 1]");
   }
-  if (present(body, "seed")) g.sampling.seed = uint64_t(get_int(body, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));
+  if (has_field(body, "seed")) g.sampling.seed = uint64_t(get_int(body, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));
   auto set_ngram = [&](const json& obj, const char* size_name, const char* window_name, const std::string& where) {
-    if (present(obj, size_name)) {
+    if (has_field(obj, size_name)) {
       const int n = int(get_int(obj, size_name, 0, 1 << 16, where));
       g.ngram.enabled = n > 0;
       if (n > 0) g.ngram.ngram_size = n;
     }
-    if (present(obj, window_name)) g.ngram.window = int(get_int(obj, window_name, 0, 1 << 20, where));
+    if (has_field(obj, window_name)) g.ngram.window = int(get_int(obj, window_name, 0, 1 << 20, where));
   };
   set_ngram(body, "ngram_size", "ngram_window", "");
-  if (present(body, "vllm_xargs")) {
+  if (has_field(body, "vllm_xargs")) {
     const json& x = body["vllm_xargs"];
     if (!x.is_object()) bad_request("vllm_xargs", "must be an object");
     set_ngram(x, "ngram_size", "window_size", "vllm_xargs");
-    if (present(x, "whitelist_token_ids")) {
+    if (has_field(x, "whitelist_token_ids")) {
       const json& w = x["whitelist_token_ids"];
       if (!w.is_array()) bad_request("vllm_xargs.whitelist_token_ids", "must be an array of token ids");
       g.ngram.whitelist.clear();

@@ -21,6 +21,13 @@ std::string encode_base64(std::string_view bytes);
 // never fetched. `field` names the URL in errors.
 std::string load_url(std::string_view url, const std::string& allow_files, const std::string& field);
 
+// A field that is there and not null.
+bool has_field(const nlohmann::json& object, const char* name);
+
+// The URL of object[key], given as "key": "URL" or "key": {"url": "URL"} (OpenAI's and Mistral's two
+// spellings); `where` names the object in the 400 otherwise.
+std::string url_field(const nlohmann::json& object, const std::string& key, const std::string& where);
+
 // A document's kind from its first bytes: "pdf", "image" (anything decode_image may accept), or ""
 // (neither: refused before decoding).
 std::string sniff_document(std::string_view bytes);
