@@ -490,6 +490,7 @@ TEST(Server, BadRequestsAreErrorObjects) {
   ASSERT_TRUE(truncated);
   EXPECT_EQ(truncated->status, 400);
   EXPECT_FALSE(error_message(truncated->body).empty());
+  for (int i = 0; i < 3; ++i) client.Get("/random/" + std::to_string(i));  // 401s that must not add metric labels
   auto no_route = client.Get("/v2/nothing", auth);
   ASSERT_TRUE(no_route);
   EXPECT_EQ(no_route->status, 404);
@@ -500,6 +501,8 @@ TEST(Server, BadRequestsAreErrorObjects) {
   EXPECT_NE(metrics->body.find("dsocr_requests_total{endpoint=\"/v1/chat/completions\",status=\"400\"} 14"), std::string::npos)
       << metrics->body;
   EXPECT_NE(metrics->body.find("dsocr_requests_total{endpoint=\"/v1/chat/completions\",status=\"413\"} 1"), std::string::npos);
+  EXPECT_NE(metrics->body.find("dsocr_requests_total{endpoint=\"other\",status=\"401\"} 3"), std::string::npos);
+  EXPECT_EQ(metrics->body.find("/random/"), std::string::npos);
 }
 
 // A full queue answers 429 with Retry-After; when the pages finish, requests are admitted again.

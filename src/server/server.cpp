@@ -136,6 +136,14 @@ Image decode_page_image(const std::string& bytes, int index, const std::string& 
   }
 }
 
+// The endpoint label of a request in /metrics: known paths only, so that random paths cannot grow
+// the counters without bound.
+std::string endpoint_label(const std::string& path) {
+  for (const char* known : {"/v1/chat/completions", "/v1/ocr", "/v1/models", "/metrics", "/health", "/"})
+    if (path == known) return path;
+  return "other";
+}
+
 const char* page_result_name(RequestStatus s) {
   return s == RequestStatus::Ok ? "ok" : s == RequestStatus::Cancelled ? "cancelled" : "failed";
 }
@@ -261,6 +269,11 @@ class OcrServer::Impl {
     };
   }
 
+  std::string model_name() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return model_name_;
+  }
+
   void record_page(const OcrResult& r) { metrics_.page_done(page_result_name(r.status), r.prompt_tokens, int(r.tokens.size())); }
 
   void setup();
@@ -300,7 +313,7 @@ class OcrServer::Impl {
   mutable std::mutex mutex_;
   std::condition_variable drained_cv_;
   PageRecognizer* recognizer_ = nullptr;
-  std::string model_name_ = "deepseek-ocr";  // set by attach() before any request can use it
+  std::string model_name_ = "deepseek-ocr";  // set by attach()
   std::function<EngineStats()> stats_;
   int admitted_ = 0;
   bool draining_ = false, drain_expired_ = false;
@@ -341,7 +354,7 @@ void OcrServer::Impl::setup() {
     if (diff == 0) return httplib::Server::HandlerResponse::Unhandled;
     respond_error(res, ApiError(401, auth.empty() ? "missing API key: send Authorization: Bearer KEY" : "invalid API key", "",
                                 "authentication_error"));
-    metrics_.request_done(req.path, 401, 0);
+    metrics_.request_done(endpoint_label(req.path), 401, 0);
     return httplib::Server::HandlerResponse::Handled;
   });
   // cpp-httplib's own refusals (413 body too large, 400 unreadable request or multipart, 404) get
@@ -356,7 +369,7 @@ void OcrServer::Impl::setup() {
       default: message = fmt::format("HTTP {}", res.status);
     }
     res.set_content(error_body(ApiError(res.status, message)), "application/json");
-    if (res.status == 413 || res.status == 400) metrics_.request_done(req.path, res.status, 0);
+    if (res.status == 413 || res.status == 400) metrics_.request_done(endpoint_label(req.path), res.status, 0);
   });
   http_.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "internal error";
@@ -377,7 +390,7 @@ void OcrServer::Impl::setup() {
   });
   http_.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
     guarded("/v1/models", req, res, [&](Clock::time_point) {
-      res.set_content(dump(models_list(model_name_, created_)), "application/json");
+      res.set_content(dump(models_list(model_name(), created_)), "application/json");
       return false;
     });
   });
@@ -417,7 +430,7 @@ bool OcrServer::Impl::chat(const httplib::Request& req, httplib::Response& res, 
   std::shared_ptr<Slot> slot = admit();  // first: refusing must stay cheap when the queue is full
   const ChatRequest c = parse_chat_request(parse_json_body(req), o_.allow_files);
   Image image = decode_page_image(c.image_bytes, 0, "messages: image_url");
-  const ChatIds ids{random_id("chatcmpl-"), c.model.empty() ? model_name_ : c.model, int64_t(std::time(nullptr))};
+  const ChatIds ids{random_id("chatcmpl-"), c.model.empty() ? model_name() : c.model, int64_t(std::time(nullptr))};
   auto watch = std::make_shared<ConnectionWatch>(req);
 
   if (!c.stream) {
@@ -559,7 +572,7 @@ bool OcrServer::Impl::ocr(const httplib::Request& req, httplib::Response& res, C
     bad_request("pages", fmt::format("page {} is past the end ({} page{})", r->pages.back(), page_count, page_count == 1 ? "" : "s"));
   if (!paged) decode_page_image(r->document, 0, field);  // a broken image is the request's error, not a failed page
   auto watch = std::make_shared<ConnectionWatch>(req);
-  const std::string model = r->model.empty() ? model_name_ : r->model;
+  const std::string model = r->model.empty() ? model_name() : r->model;
 
   // Runs the pages, `parallel` at a time, handing each to `emit` as it finishes (in the order they
   // finish). Returns false when the client went away or the pages were cancelled.
