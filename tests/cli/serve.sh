@@ -38,6 +38,11 @@ curl -fsS "$URL/health" | grep -q '"status":"ok"'
 curl -fsS "${H[@]}" "$URL/v1/models" >"$tmp/models.json"
 [ "$(json "$tmp/models.json" 'j.data.length')" = 1 ]
 
+# The web page: served without the key, self-contained (no external scripts, styles or fonts).
+curl -fsS "$URL/" >"$tmp/page.html"
+grep -q '<title>dsocr</title>' "$tmp/page.html"
+! grep -Eq '(src|href)="(https?:)?//|@import|url\(https?:' "$tmp/page.html" || { echo "the page loads something from outside"; exit 1; }
+
 # A port in use is one line naming it and exit 1 (no second server sharing the port), before the model loads.
 set +e; err=$("$BIN" serve --model "$MODEL" --port "$port" 2>&1 >/dev/null); rc=$?; set -e
 [ $rc = 1 ] && [ "$err" = "dsocr: error: 127.0.0.1:$port: cannot listen (Address already in use)" ] \
