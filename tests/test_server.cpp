@@ -737,6 +737,30 @@ TEST(Server, OcrEndpointCropsImageRegions) {
   EXPECT_EQ(page["blocks"][1]["boxes"][0][0], int(500.0 / 999 * wide.width));
 }
 
+// file:// URLs: read under --allow-files only (after resolving links and ".."), refused elsewhere.
+TEST(Server, FileUrlsOnlyUnderTheAllowedFolder) {
+  Scripted model({"ok"});
+  ServerOptions so;
+  so.allow_files = kData + "/images";
+  RunningServer s(model, so);
+  auto ask = [&](const std::string& url) {
+    json body = chat_body("small.png", "tiny", 5);
+    body["messages"][0]["content"][0]["image_url"]["url"] = url;
+    return s.client().Post("/v1/chat/completions", body.dump(), "application/json");
+  };
+  auto inside = ask("file://" + kData + "/images/small.png");
+  ASSERT_TRUE(inside);
+  EXPECT_EQ(inside->status, 200) << inside->body;
+  for (const std::string& outside : {kData + "/images/../tiny_config_resolved.json", std::string("/etc/passwd"),
+                                     kData + "/images/no-such.png"}) {
+    auto res = ask("file://" + outside);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << outside;
+    EXPECT_NE(error_message(res->body).find("not a file under the allowed folder"), std::string::npos) << res->body;
+  }
+  EXPECT_EQ(model.requests().size(), 1u);
+}
+
 // GET / in headless Chromium (driven by puppeteer-core, installed from npm into the build's testdata
 // on first use): upload an image with the file input, the streamed text appears, the markdown is
 // rendered, the boxes are drawn on the page; the screenshot is left as server_web_page.png in the
