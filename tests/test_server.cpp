@@ -141,8 +141,9 @@ class StandIn : public PageRecognizer {
     std::lock_guard<std::mutex> lock(mutex_);
     return jobs_.size();
   }
-  // Streams `pieces` pieces of `piece` to the page's callback (stops when it says so), then finishes.
-  void release(size_t i, const std::string& piece = "hello", int pieces = 1) {
+  // Streams `pieces` pieces of `piece` to the page's callback (stops when it says so), then finishes;
+  // returns how many pieces the callback took.
+  int release(size_t i, const std::string& piece = "hello", int pieces = 1) {
     std::shared_ptr<PageJob> job;
     TextCallback cb;
     {
@@ -160,6 +161,7 @@ class StandIn : public PageRecognizer {
     r.stop = StopReason::Eos;
     r.prompt_tokens = 10;
     job->finish(r);
+    return int(r.tokens.size());
   }
   int cancelled() const { return cancelled_.load(); }
 
@@ -586,10 +588,13 @@ TEST(Server, ClientsThatGoAwayCancelTheirPages) {
   send_request(fd, "/v1/chat/completions", streaming.dump());
   ASSERT_TRUE(eventually([&] { return standin.submitted() == 3; }));
   ASSERT_GT(recv(fd, buf, sizeof buf, 0), 0);
-  std::thread producer([&] { standin.release(2, std::string(16 << 10, 'a'), 4000); });  // 64 MiB if all were read
+  int delivered = 0;
+  std::thread producer([&] { delivered = standin.release(2, std::string(16 << 10, 'a'), 4000); });  // 64 MiB if all were read
   const auto t0 = std::chrono::steady_clock::now();
   producer.join();  // returns once the server's callback refuses more text
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s);
+  EXPECT_LT(delivered, 4000) << "the stream was never stopped";
+  EXPECT_TRUE(eventually([&] { return standin.cancelled() == 3; }));
   close(fd);
   EXPECT_TRUE(eventually([&] { return s.server().in_flight() == 0; }));
   EXPECT_EQ(s.client().Get("/health")->status, 200);
