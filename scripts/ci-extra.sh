@@ -9,7 +9,7 @@
 #   batch-invariance matrix (the full matrix runs in the plain build before this script).
 #   4. a real Slurm on localhost (slurm-wlm, munge): an array of shards, one cancelled and resubmitted;
 #   5. arm64: cross-built (crossbuild-essential-arm64, arm64 multiarch libraries), the op conformance
-#      and golden model tests run under qemu-user (correctness of the NEON kernels, not speed).
+#      and the decoder's golden tests run under qemu-user (correctness of the NEON kernels, not speed).
 # Each stage prints its wall time. Usage: scripts/ci-extra.sh [lean] [asan] [tsan]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,10 +75,12 @@ arm64() {
     "${libs[@]/%/:arm64}" >/dev/null
   cmake -S . -B build-arm64 -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release \
     -DDSOCR_WITH_DNNL=OFF -DDSOCR_WITH_PDF=OFF -DDSOCR_WITH_MUPDF=OFF -DDSOCR_WITH_CUDA=OFF -DDSOCR_BENCH=OFF
-  cmake --build build-arm64 -j "$jobs" --target test_backend_ops test_decoder test_encoder
+  cmake --build build-arm64 -j "$jobs" --target test_backend_ops test_decoder
+  # Every op of the NEON kernels, then the decoder's golden logits and greedy tokens (~3 min under
+  # qemu). The encoder's golden run takes over 10 minutes under emulation and is left out; its
+  # kernels (ViT attention, conv, norms, GELU) are in the op conformance test.
   qemu-aarch64 build-arm64/tests/test_backend_ops
   qemu-aarch64 build-arm64/tests/test_decoder --gtest_filter='DecoderGolden.*'
-  qemu-aarch64 build-arm64/tests/test_encoder --gtest_filter='*MatchesGolden*:*Intermediates*'
 }
 
 for s in "${stages[@]}"; do stage "$s" "$s"; done

@@ -19,7 +19,11 @@ PACKAGES=(
   libfribidi-dev                                # dsocr render: right-to-left text (Unicode bidi algorithm)
   libgtest-dev libbenchmark-dev
   libpugixml-dev poppler-utils qpdf   # tests: read back hOCR/ALTO (XML parser), check searchable PDFs
+  curl nodejs chromium   # server tests: curl multipart, the openai npm client, the web page in headless Chromium
+  wrk                    # bench/serve_load.sh: the server's load test
 )
+# Debian's npm, unless npm is there already (NodeSource's nodejs ships its own and conflicts with Debian's).
+command -v npm >/dev/null || PACKAGES+=(npm)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 missing=()

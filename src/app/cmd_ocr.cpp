@@ -66,15 +66,6 @@ OcrRequest make_request(const OcrArgs& a) {
   return r;
 }
 
-// Pages in flight when --parallel is not given: what the KV cache holds at a typical page length
-// (about 2,500 tokens: a Gundam prompt and a long page of text), at least 1, at most 16.
-int default_parallel(const EngineOptions& eo, const Checkpoint& ckpt) {
-  const LmConfig& lm = ckpt.config().lm;
-  const int64_t per_token = int64_t(lm.layers) * 2 * lm.heads * lm.head_dim * (eo.kv_precision == KvPrecision::F32 ? 4 : 2);
-  const int64_t memory = eo.kv_memory > 0 ? eo.kv_memory : default_kv_memory(per_token * lm.max_position_embeddings);
-  return int(std::clamp<int64_t>(memory / (per_token * 2500), 1, 16));
-}
-
 void write_stdout(std::string_view text) {
   if (text.empty()) return;
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
@@ -215,6 +206,13 @@ int run_ocr(const OcrArgs& a, SignalWatcher& signals) {
 }
 
 }  // namespace
+
+int default_parallel(const EngineOptions& eo, const Checkpoint& ckpt) {
+  const LmConfig& lm = ckpt.config().lm;
+  const int64_t per_token = int64_t(lm.layers) * 2 * lm.heads * lm.head_dim * (eo.kv_precision == KvPrecision::F32 ? 4 : 2);
+  const int64_t memory = eo.kv_memory > 0 ? eo.kv_memory : default_kv_memory(per_token * lm.max_position_embeddings);
+  return int(std::clamp<int64_t>(memory / (per_token * 2500), 1, 16));
+}
 
 void add_ocr_command(CLI::App& app, SignalWatcher& signals) {
   auto a = std::make_shared<OcrArgs>();

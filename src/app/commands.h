@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/pdf.h"
 #include "text/tokenizer.h"
+#include "engine/engine.h"
 
 namespace dsocr::app {
 
@@ -36,6 +37,10 @@ class UsageError : public Error {
   using Error::Error;
 };
 
+// Pages in flight when --parallel is not given (ocr, serve): what the KV cache holds at a typical
+// page length (about 2,500 tokens: a Gundam prompt and a long page of text), at least 1, at most 16.
+int default_parallel(const EngineOptions& options, const Checkpoint& checkpoint);
+
 void add_info_command(CLI::App& app);             // cmd_info.cpp
 void add_synth_checkpoint_command(CLI::App& app); // cmd_synth.cpp
 void add_tokenize_commands(CLI::App& app);        // cmd_tokenize.cpp: tokenize, detokenize
@@ -43,6 +48,7 @@ void add_encode_command(CLI::App& app);           // cmd_encode.cpp
 void add_ocr_command(CLI::App& app, class SignalWatcher& signals);              // cmd_ocr.cpp
 void add_pull_command(CLI::App& app);              // cmd_pull.cpp
 void add_status_command(CLI::App& app);            // cmd_status.cpp
+void add_serve_command(CLI::App& app, class SignalWatcher& signals);            // cmd_serve.cpp
 void add_render_command(CLI::App& app);            // cmd_render.cpp
 void add_compress_eval_command(CLI::App& app, class SignalWatcher& signals);  // cmd_compress_eval.cpp
 void add_context_compress_command(CLI::App& app, class SignalWatcher& signals);  // cmd_context_compress.cpp

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   dsocr::app::add_ocr_command(app, signals);
   dsocr::app::add_pull_command(app);
   dsocr::app::add_status_command(app);
+  dsocr::app::add_serve_command(app, signals);
   dsocr::app::add_render_command(app);
   dsocr::app::add_compress_eval_command(app, signals);
   dsocr::app::add_context_compress_command(app, signals);

@@ -457,29 +457,22 @@ void BatchRunner::Impl::produce() {
   cv_.notify_all();
 }
 
-json BatchRunner::Impl::page_record(Pending& p, const OcrResult& r) {
-  const InputDocument& in = *p.doc->input;
-  const std::string what = p.doc->paged ? fmt::format("{} page {}", in.path, p.page) : in.path;
-  json pj;
-  pj["page"] = p.page;
+PageRecord page_record(const OcrResult& r, int width, int height, bool paged, int page,
+                       const std::function<std::string(const ImageRegion&)>& link_for) {
+  PageRecord out;
+  json& pj = out.json;
+  pj["page"] = page;
   pj["status"] = "done";
-  PostprocessResult post = postprocess(r.text, p.image.width, p.image.height, postprocess_options(p.doc->paged, p.page));
-  // Crops live in images/NAME/ so that documents sharing an output folder never collide; links are
-  // relative to NAME.md.
-  const std::string crops_rel = "images/" + fs::path(in.name).filename().string();
-  const fs::path base_dir = fs::path(o_.out_dir) / fs::path(in.name).parent_path();
+  PostprocessResult post = postprocess(r.text, width, height, postprocess_options(paged, page));
   std::string markdown = post.markdown;
   for (ImageRegion& region : post.images) {
     const std::string old_link = region.link;
-    region.link = crops_rel + "/" + fs::path(old_link).filename().string();
+    region.link = link_for(region);
     for (size_t at = 0; (at = markdown.find("](" + old_link + ")", at)) != std::string::npos;)
       markdown.replace(at + 2, old_link.size(), region.link), at += region.link.size();
-    if (!stdout_mode())
-      save_jpeg(crop(p.image, region.box.x1, region.box.y1, region.box.x2, region.box.y2), (base_dir / region.link).string());
   }
-  for (const std::string& w : post.warnings) observer_.on_warning(what, w);
-  pj["width"] = p.image.width;
-  pj["height"] = p.image.height;
+  pj["width"] = width;
+  pj["height"] = height;
   pj["stop_reason"] = stop_reason_name(r.stop);
   pj["truncated"] = r.truncated();
   pj["prompt_tokens"] = r.prompt_tokens;
@@ -492,14 +485,33 @@ json BatchRunner::Impl::page_record(Pending& p, const OcrResult& r) {
   pj["markdown"] = markdown;
   pj["raw"] = r.text;
   auto blocks = json::array();
-  for (const Block& b : post.blocks) blocks.push_back(block_json(b, p.image.width, p.image.height));
+  for (const Block& b : post.blocks) blocks.push_back(block_json(b, width, height));
   pj["blocks"] = blocks;
   auto images = json::array();
   for (const ImageRegion& region : post.images)
     images.push_back({{"file", region.link}, {"box", json::array({region.box.x1, region.box.y1, region.box.x2, region.box.y2})}});
   pj["images"] = images;
   if (!post.warnings.empty()) pj["warnings"] = post.warnings;
-  return pj;
+  out.images = std::move(post.images);
+  out.warnings = std::move(post.warnings);
+  return out;
+}
+
+json BatchRunner::Impl::page_record(Pending& p, const OcrResult& r) {
+  const InputDocument& in = *p.doc->input;
+  const std::string what = p.doc->paged ? fmt::format("{} page {}", in.path, p.page) : in.path;
+  // Crops live in images/NAME/ so that documents sharing an output folder never collide; links are
+  // relative to NAME.md.
+  const std::string crops_rel = "images/" + fs::path(in.name).filename().string();
+  const fs::path base_dir = fs::path(o_.out_dir) / fs::path(in.name).parent_path();
+  PageRecord record = dsocr::page_record(r, p.image.width, p.image.height, p.doc->paged, p.page, [&](const ImageRegion& region) {
+    return crops_rel + "/" + fs::path(region.link).filename().string();
+  });
+  if (!stdout_mode())
+    for (const ImageRegion& region : record.images)
+      save_jpeg(crop(p.image, region.box.x1, region.box.y1, region.box.x2, region.box.y2), (base_dir / region.link).string());
+  for (const std::string& w : record.warnings) observer_.on_warning(what, w);
+  return std::move(record.json);
 }
 
 void BatchRunner::Impl::handle(Pending& p) {

@@ -12,13 +12,17 @@
 // other pages and documents go on. A full disk stops the batch with one error.
 #pragma once
 #include <atomic>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/request.h"
 #include "io/pdf.h"
+#include "text/grounding.h"
 
 namespace dsocr {
 
@@ -109,6 +113,20 @@ class BatchRunner {
   BatchObserver& observer_;
   const std::atomic<bool>* cancel_;
 };
+
+// The record of a finished page, as NAME.json's "pages", the JSON lines and the server's /v1/ocr
+// carry it: page, size, stop reason, truncated, token counts, timings, markdown (clean), raw (the
+// model's text), blocks (label, boxes in page pixels and in the 0..999 frame, text) and images
+// (crops: link and box). `paged`: a page of a PDF or multi-page image (PDF post-processing, links
+// numbered per page). link_for gives each crop's link in the markdown (the crops themselves are the
+// caller's to save: `images` has their boxes).
+struct PageRecord {
+  nlohmann::ordered_json json;  // keys in the order written
+  std::vector<ImageRegion> images;    // with the links of link_for
+  std::vector<std::string> warnings;  // malformed blocks, skipped image boxes
+};
+PageRecord page_record(const OcrResult& result, int width, int height, bool paged, int page,
+                       const std::function<std::string(const ImageRegion&)>& link_for);
 
 // Creates the output folder and checks that files can be written in it (throws Error naming it
 // otherwise), so that a batch fails at once, not after hours of OCR.
