@@ -4,7 +4,7 @@
 #      nor poppler: the MIT-only binary), no CUDA), the suite but the `concurrency` tests (the engine runs
 #      on the built-in GEMM again in stage 3);
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer, whole suite (fuzz corpora included);
-#   3. ThreadSanitizer over the tests labelled `concurrency` (the engine's threads);
+#   3. ThreadSanitizer over the tests labelled `concurrency` (the engine's threads), built with -DDSOCR_NATIVE=ON;
 #   Sanitizer builds run many times slower: they set DSOCR_TEST_LIGHT, which trims the engine's
 #   batch-invariance matrix (the full matrix runs in the plain build before this script).
 #   4. a real Slurm on localhost (slurm-wlm, munge): an array of shards, one cancelled and resubmitted;
@@ -55,8 +55,9 @@ asan() {
 
 tsan() {
   # The built-in GEMM: oneDNN's OpenMP runtime is not instrumented and would only report false races.
+  # -DDSOCR_NATIVE=ON: the one build option no other stage covers (one kernel variant, -march=native).
   DSOCR_TEST_LIGHT=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-    sanitizer_build build-tsan "-fsanitize=thread" -DDSOCR_WITH_DNNL=OFF -L concurrency --no-tests=error
+    sanitizer_build build-tsan "-fsanitize=thread" -DDSOCR_WITH_DNNL=OFF -DDSOCR_NATIVE=ON -L concurrency --no-tests=error
 }
 
 slurm() {
