@@ -9,9 +9,13 @@
 #               -DDSOCR_WITH_PDF=OFF -DDSOCR_WITH_MUPDF=OFF -DDSOCR_WITH_CUDA=ON -DDSOCR_BENCH=ON
 #         ninja -C build-gpu test_backend_ops test_cuda
 #   scripts/gpu-check.sh run [BUNDLE_DIR]
-#       On the GPU machine: nvidia-smi, test_cuda, the op conformance suite's cuda cases, then a short
-#       table (last lines of the output). Everything is saved under $OUT/gpu-check when $OUT is set.
-#       Exit status: 0 when every test ran and passed, 1 when one failed, 2 when none could run.
+#       On the GPU machine: nvidia-smi, test_cuda, the op conformance suite's cuda cases, the same
+#       cases under compute-sanitizer's memcheck when the image has it, then a short table (the last
+#       lines of the output). Everything is saved under $OUT/gpu-check when $OUT is set.
+#       Exit status: 0 when every test ran and passed, 1 when one failed, 2 when any was skipped (no
+#       usable device) or none could run.
+# From a session with the device tool: bundle here, then one call
+#   run(command="scripts/gpu-check.sh run gpu-bundle", carry=["gpu-bundle"], timeout_s=480)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,6 +67,18 @@ run() {
     tee -a "$out/test_backend_ops.txt"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
+  # Out-of-bounds and uninitialised-memory errors that a passing comparison can hide.
+  local memcheck="absent"
+  local sanitizer
+  sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+  if [ -n "$sanitizer" ]; then
+    echo "== compute-sanitizer memcheck (cuda cases)" | tee "$out/memcheck.txt"
+    timeout 240 "$sanitizer" --tool memcheck --error-exitcode 99 "$dir/test_backend_ops" --gtest_filter='*/cuda' \
+      >>"$out/memcheck.txt" 2>&1
+    case $? in 0) memcheck=clean ;; 99) memcheck=ERRORS; status=1 ;; 124) memcheck=timeout ;; *) memcheck=failed; status=1 ;; esac
+    tail -5 "$out/memcheck.txt"
+  fi
+
   # The table: one line per test, from gtest's own result lines.
   {
     echo
@@ -78,13 +94,15 @@ run() {
         n[r]++
       }
       END { printf "passed %d, failed %d, skipped %d\n", n["ok"], n["FAILED"], n["skipped"] }'
+    echo "memcheck: $memcheck"
   } | tee "$out/summary.txt"
-  if ! grep -q '^ok ' "$out/summary.txt"; then status=2; fi
+  # A skip on a GPU machine means the device was not usable: nothing was verified.
+  if ! grep -q '^ok ' "$out/summary.txt" || grep -q '^skipped ' "$out/summary.txt"; then [ $status = 1 ] || status=2; fi
   exit $status
 }
 
 case "${1:-}" in
   bundle) shift; bundle "$@" ;;
   run) shift; run "$@" ;;
-  *) sed -n '2,17p' "$0"; exit 2 ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
 esac

@@ -1,3 +1,5 @@
+// The CUDA backend's host side: memory, metadata uploads, cuBLAS products and the kernel launches
+// (kernels.cu). Ordinary C++ for the host compiler; see cuda_backend.h for what it promises.
 #include "backend/cuda/cuda_backend.h"
 
 #include <cublas_v2.h>
@@ -10,8 +12,8 @@
 #include <limits>
 #include <vector>
 
-#include "core/dtype.h"
 #include "backend/cuda/kernels.h"
+#include "core/dtype.h"
 #include "core/error.h"
 
 namespace dsocr {
@@ -35,12 +37,7 @@ void check(cublasStatus_t s, const char* what) {
 // next synchronising call (to_host), named by the op that launched.
 void check_launch(const char* what) { check(cudaGetLastError(), what); }
 
-
-}  // namespace
-
 // ---- memory ------------------------------------------------------------------------------------------
-
-namespace {
 
 void* device_alloc(size_t bytes) {
   void* p = nullptr;
@@ -166,8 +163,10 @@ struct CudaBackend::State {
     if (stream) cudaStreamDestroy(stream);
   }
 
-  // Host metadata copied to workspace memory for one op (the caller holds a WorkspaceScope).
-  // From pageable memory the copy has left the host array when cudaMemcpyAsync returns.
+  // Host metadata copied to workspace memory for one op (the caller holds a WorkspaceScope), in
+  // stream order, so the previous user of that workspace memory has finished. From pageable memory
+  // CUDA copies the host array to a staging buffer before cudaMemcpyAsync returns, so the caller's
+  // array may go away at once (a pinned staging ring would make these copies truly asynchronous).
   template <typename T>
   T* upload(const T* host, size_t n) {
     T* d = static_cast<T*>(workspace->bytes(std::max<size_t>(n, 1) * sizeof(T)));
@@ -181,7 +180,8 @@ struct CudaBackend::State {
   // Row-major C = A W^T is column-major C^T = W A^T, with W's rows read as columns of length K.
   void gemm(const uint16_t* A, int64_t M, const Weight& W, float* C, int64_t ldc, bool accumulate) {
     if (M == 0 || W.rows == 0) return;
-    if (W.dtype != DType::BF16) fail("CUDA backend: weight of dtype {} (weights must come from weight())", dtype_name(W.dtype));
+    if (W.dtype != DType::BF16)
+      fail("CUDA backend: weight of dtype {} (weights must come from weight())", dtype_name(W.dtype));
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     check(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, int(W.rows), int(M), int(W.cols), &alpha, W.data, CUDA_R_16BF,
                        int(W.cols), A, CUDA_R_16BF, int(W.cols), &beta, C, CUDA_R_32F, int(ldc), CUBLAS_COMPUTE_32F,
@@ -209,9 +209,10 @@ CudaBackend::CudaBackend(int device) : s_(std::make_unique<State>()) {
   check(cudaStreamCreateWithFlags(&s_->stream, cudaStreamNonBlocking), "cudaStreamCreate");
   check(cublasCreate(&s_->blas), "cublasCreate");
   check(cublasSetStream(s_->blas, s_->stream), "cublasSetStream");
-  // Pedantic math: cuBLAS keeps the requested precisions in every phase (no TF32 or reduced-precision
-  // reductions behind our back).
-  check(cublasSetMathMode(s_->blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+  // Default math: bf16 tensor-core products with float32 accumulation. TF32 would need
+  // CUBLAS_TF32_TENSOR_OP_MATH or CUBLAS_COMPUTE_32F_FAST_TF32, neither of which is used, and the
+  // outputs are float32, so no reduced-precision reductions apply.
+  check(cublasSetMathMode(s_->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
 }
 
 CudaBackend::~CudaBackend() = default;
@@ -242,15 +243,20 @@ Weight CudaBackend::weight(const TensorView& t) {
 const float* CudaBackend::constant(std::span<const float> values) {
   s_->owned.emplace_back(values.size() * sizeof(float));
   void* d = s_->owned.back().ptr;
-  if (!values.empty()) check(cudaMemcpy(d, values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice), "upload constant");
+  if (!values.empty())
+    check(cudaMemcpy(d, values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice), "upload constant");
   return static_cast<const float*>(d);
 }
 
-std::unique_ptr<Buffer> CudaBackend::buffer(size_t floats) { return std::make_unique<DeviceBuffer>(std::max<size_t>(floats, 1)); }
+std::unique_ptr<Buffer> CudaBackend::buffer(size_t floats) {
+  return std::make_unique<DeviceBuffer>(std::max<size_t>(floats, 1));
+}
 
 Workspace& CudaBackend::workspace() { return *s_->workspace; }
 
-std::unique_ptr<KvStorage> CudaBackend::kv_storage(const KvLayout& layout) { return std::make_unique<DeviceKvStorage>(layout); }
+std::unique_ptr<KvStorage> CudaBackend::kv_storage(const KvLayout& layout) {
+  return std::make_unique<DeviceKvStorage>(layout);
+}
 
 void CudaBackend::to_host(float* host, const float* src, size_t n) {
   if (n) check(cudaMemcpyAsync(host, src, n * sizeof(float), cudaMemcpyDeviceToHost, s_->stream), "to_host");
@@ -260,25 +266,28 @@ void CudaBackend::from_host(float* dst, const float* host, size_t n) {
   if (n) check(cudaMemcpyAsync(dst, host, n * sizeof(float), cudaMemcpyHostToDevice, s_->stream), "from_host");
 }
 void CudaBackend::copy(float* dst, const float* src, size_t n) {
-  if (n && dst != src) check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, s_->stream), "copy");
+  if (n && dst != src)
+    check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, s_->stream), "copy");
 }
 
 // ---- embedding, copies -------------------------------------------------------------------------------
 
-void CudaBackend::embed(const Weight& table, const int32_t* ids, const float* const* features, int64_t rows, float* out) {
+void CudaBackend::embed(const Weight& table, const int32_t* ids, const float* const* features, int64_t rows,
+                        float* out) {
   for (int64_t r = 0; r < rows; ++r) {
     if (ids[r] >= table.rows) fail("token id {} at row {} is outside the vocabulary [0, {})", ids[r], r, table.rows);
     if (ids[r] < 0 && (!features || !features[r])) fail("row {} has no token id and no feature row", r);
   }
   if (rows == 0) return;
-  if (table.dtype != DType::BF16) fail("CUDA backend: embedding table of dtype {} (use weight())", dtype_name(table.dtype));
+  if (table.dtype != DType::BF16)
+    fail("CUDA backend: embedding table of dtype {} (use weight())", dtype_name(table.dtype));
   WorkspaceScope scope(*s_->workspace);
   const int32_t* d_ids = s_->upload(ids, size_t(rows));
   std::vector<const float*> feats(size_t(rows), nullptr);
   if (features) std::copy_n(features, rows, feats.begin());
   const float* const* d_feats = s_->upload(feats.data(), feats.size());
   kernels::embed({unsigned(rows), kThreads, 0, s_->stream}, static_cast<const uint16_t*>(table.data), table.cols, d_ids,
-                                                            d_feats, out);
+                 d_feats, out);
   check_launch("embed");
 }
 
@@ -314,8 +323,8 @@ void CudaBackend::rms_norm(const float* x, int64_t rows, int64_t dim, const floa
   check_launch("rms_norm");
 }
 
-void CudaBackend::layer_norm(const float* x, int64_t rows, int64_t dim, const float* gamma, const float* beta, float eps,
-                             float* y) {
+void CudaBackend::layer_norm(const float* x, int64_t rows, int64_t dim, const float* gamma, const float* beta,
+                             float eps, float* y) {
   if (rows == 0) return;
   kernels::layer_norm({unsigned(rows), kThreads, 0, s_->stream}, x, dim, gamma, beta, eps, y);
   check_launch("layer_norm");
@@ -392,7 +401,7 @@ void CudaBackend::conv2d(const float* x, int batch, int height, int width, const
   const int64_t total = pixels * W.cols;
   uint16_t* cols = s_->bf16(size_t(total));
   kernels::im2col({blocks_for(total), kThreads, 0, s_->stream}, x, height, width, cin, k, geom.stride, geom.pad, oh, ow,
-                                                                total, cols);
+                  total, cols);
   check_launch("conv2d im2col");
   s_->gemm(cols, pixels, W, out, W.rows, false);
   if (bias) {
@@ -427,7 +436,8 @@ void CudaBackend::kv_write(KvStorage& kv, int layer, const float* k, const float
   const KvLayout& L = store.layout();
   const int64_t slots_total = int64_t(L.blocks) * L.block_size;
   for (int64_t r = 0; r < rows; ++r)
-    if (slots[r] < 0 || slots[r] >= slots_total) fail("KV cache: slot {} of row {} is outside [0, {})", slots[r], r, slots_total);
+    if (slots[r] < 0 || slots[r] >= slots_total)
+      fail("KV cache: slot {} of row {} is outside [0, {})", slots[r], r, slots_total);
   if (layer < 0 || layer >= L.layers) fail("KV cache: layer {} of {}", layer, L.layers);
   if (rows == 0) return;
   WorkspaceScope scope(*s_->workspace);
@@ -435,17 +445,16 @@ void CudaBackend::kv_write(KvStorage& kv, int layer, const float* k, const float
   const int64_t n = rows * L.width;
   if (L.dtype == DType::F32)
     kernels::kv_write({blocks_for(n), kThreads, 0, s_->stream}, static_cast<float*>(store.keys(layer)),
-                                                                static_cast<float*>(store.values(layer)), L.width, k, v,
-                                                                rows, ld, d_slots);
+                      static_cast<float*>(store.values(layer)), L.width, k, v, rows, ld, d_slots);
   else
     kernels::kv_write({blocks_for(n), kThreads, 0, s_->stream}, static_cast<uint16_t*>(store.keys(layer)),
-                                                                static_cast<uint16_t*>(store.values(layer)), L.width, k,
-                                                                v, rows, ld, d_slots);
+                      static_cast<uint16_t*>(store.values(layer)), L.width, k, v, rows, ld, d_slots);
   check_launch("kv_write");
 }
 
-void CudaBackend::paged_attention(const float* q, int64_t ldq, const KvStorage& kv, int layer, const AttentionBatch& batch,
-                                  int heads, int head_dim, float scale, float* out, int64_t ldo) {
+void CudaBackend::paged_attention(const float* q, int64_t ldq, const KvStorage& kv, int layer,
+                                  const AttentionBatch& batch, int heads, int head_dim, float scale, float* out,
+                                  int64_t ldo) {
   const auto& store = static_cast<const DeviceKvStorage&>(kv);
   const KvLayout& L = store.layout();
   if (int64_t(heads) * head_dim != L.width)
@@ -464,7 +473,8 @@ void CudaBackend::paged_attention(const float* q, int64_t ldq, const KvStorage& 
     const int32_t offset = int32_t(tables.size());
     for (int64_t b = 0; b < nblocks; ++b) {
       const int32_t block = batch.block_tables[s][b];
-      if (block < 0 || block >= L.blocks) fail("attention: block {} of sequence {} is outside [0, {})", block, s, L.blocks);
+      if (block < 0 || block >= L.blocks)
+        fail("attention: block {} of sequence {} is outside [0, {})", block, s, L.blocks);
       tables.push_back(block);
     }
     for (int32_t r = begin; r < end; ++r) {
@@ -478,13 +488,15 @@ void CudaBackend::paged_attention(const float* q, int64_t ldq, const KvStorage& 
   const int32_t* d_tables = s_->upload(tables.data(), tables.size());
   const int64_t threads = rows * heads * 32;
   if (L.dtype == DType::F32)
-    kernels::paged_attention({blocks_for(threads), kThreads, 0, s_->stream}, 
-        q, ldq, static_cast<const float*>(store.keys(layer)), static_cast<const float*>(store.values(layer)),
-        L.block_size, L.width, d_pos, d_row_table, d_tables, rows, heads, head_dim, scale, out, ldo);
+    kernels::paged_attention({blocks_for(threads), kThreads, 0, s_->stream}, q, ldq,
+                             static_cast<const float*>(store.keys(layer)),
+                             static_cast<const float*>(store.values(layer)), L.block_size, L.width, d_pos, d_row_table,
+                             d_tables, rows, heads, head_dim, scale, out, ldo);
   else
-    kernels::paged_attention({blocks_for(threads), kThreads, 0, s_->stream}, 
-        q, ldq, static_cast<const uint16_t*>(store.keys(layer)), static_cast<const uint16_t*>(store.values(layer)),
-        L.block_size, L.width, d_pos, d_row_table, d_tables, rows, heads, head_dim, scale, out, ldo);
+    kernels::paged_attention({blocks_for(threads), kThreads, 0, s_->stream}, q, ldq,
+                             static_cast<const uint16_t*>(store.keys(layer)),
+                             static_cast<const uint16_t*>(store.values(layer)), L.block_size, L.width, d_pos,
+                             d_row_table, d_tables, rows, heads, head_dim, scale, out, ldo);
   check_launch("paged_attention");
 }
 
@@ -567,7 +579,8 @@ const ExpertRouting& CudaBackend::route_experts(float* logits, int64_t rows, con
   return R;
 }
 
-void CudaBackend::expert_mlp(const float* x, const ExpertRouting& routing, std::span<const ExpertMlp> experts, float* y) {
+void CudaBackend::expert_mlp(const float* x, const ExpertRouting& routing, std::span<const ExpertMlp> experts,
+                             float* y) {
   CudaRouting& R = s_->routing;
   if (&routing != &R) fail("expert_mlp: the routing comes from another backend");
   const int slots = R.config.experts + (R.config.shared ? 1 : 0);
@@ -586,7 +599,7 @@ void CudaBackend::expert_mlp(const float* x, const ExpertRouting& routing, std::
   float* up = s_->workspace->floats(size_t(std::max<int64_t>(offsets.back(), 1)));
   uint16_t* act = s_->bf16(size_t(std::max<int64_t>(offsets.back(), 1)));
   kernels::gather_to_bf16({blocks_for(grouped * hidden), kThreads, 0, s_->stream}, x, R.d_grouped_row.data(), grouped,
-                                                                                   hidden, xg);
+                          hidden, xg);
   check_launch("expert_mlp gather");
   // One product per expert and matrix (a grouped GEMM over all experts comes with the fast version).
   for (int e = 0; e < slots; ++e) {
@@ -613,8 +626,8 @@ void CudaBackend::moe_combine(const float* y, const ExpertRouting& routing, floa
   if (&routing != &R) fail("moe_combine: the routing comes from another backend");
   if (R.rows == 0) return;
   const int64_t shared_begin = R.config.shared ? R.expert_begin[size_t(R.config.experts)] : -1;
-  kernels::moe_combine({unsigned(R.rows), kThreads, 0, s_->stream}, y, R.d_combine_order.data(), R.d_grouped_weight.data(),
-                                                                    R.config.top_k, shared_begin, x, dim);
+  kernels::moe_combine({unsigned(R.rows), kThreads, 0, s_->stream}, y, R.d_combine_order.data(),
+                       R.d_grouped_weight.data(), R.config.top_k, shared_begin, x, dim);
   check_launch("moe_combine");
 }
 
@@ -670,9 +683,7 @@ std::unique_ptr<Backend> make_cuda_backend(std::string* why_not) {
 
 namespace dsocr::cuda {
 
-
 namespace {
-
 
 // Device buffer freed on scope exit.
 template <typename T>

@@ -312,7 +312,6 @@ __global__ void moe_combine_kernel(const float* y, const int32_t* order, const f
 
 // ---- kernels: vision attention ------------------------------------------------------------------------
 
-
 // Flash-style ViT attention: one warp per (image, query, head) keeps an online softmax over the keys,
 // so no tokens x tokens matrix exists. The decomposed rel-pos bias of the query is its rel_gh + rel_gw
 // dot products with the tables, computed once into shared memory, then added per key by its row and
@@ -388,11 +387,13 @@ void widen_bf16(const Launch& l, const uint16_t* src, float* dst, int64_t n) {
   widen_bf16_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(src, dst, n);
 }
 
-void embed(const Launch& l, const uint16_t* table, int64_t dim, const int32_t* ids, const float* const* features, float* out) {
+void embed(const Launch& l, const uint16_t* table, int64_t dim, const int32_t* ids, const float* const* features,
+           float* out) {
   embed_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(table, dim, ids, features, out);
 }
 
-void gather_rows(const Launch& l, float* dst, int64_t ld_dst, const float* src, int64_t ld_src, const int32_t* index, int64_t cols) {
+void gather_rows(const Launch& l, float* dst, int64_t ld_dst, const float* src, int64_t ld_src, const int32_t* index,
+                 int64_t cols) {
   gather_rows_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(dst, ld_dst, src, ld_src, index, cols);
 }
 
@@ -404,7 +405,8 @@ void rms_norm(const Launch& l, const float* x, int64_t dim, const float* w, floa
   rms_norm_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(x, dim, w, eps, y);
 }
 
-void layer_norm(const Launch& l, const float* x, int64_t dim, const float* gamma, const float* beta, float eps, float* y) {
+void layer_norm(const Launch& l, const float* x, int64_t dim, const float* gamma, const float* beta, float eps,
+                float* y) {
   layer_norm_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(x, dim, gamma, beta, eps, y);
 }
 
@@ -424,9 +426,7 @@ void silu_mul_to_bf16(const Launch& l, const float* gate, const float* up, int64
   silu_mul_to_bf16_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(gate, up, n, out);
 }
 
-void gelu_erf(const Launch& l, float* x, int64_t n) {
-  gelu_erf_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(x, n);
-}
+void gelu_erf(const Launch& l, float* x, int64_t n) { gelu_erf_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(x, n); }
 
 void quick_gelu(const Launch& l, float* x, int64_t n) {
   quick_gelu_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(x, n);
@@ -444,7 +444,8 @@ void add_bias(const Launch& l, float* c, int64_t ldc, int64_t m, int64_t n, cons
   add_bias_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(c, ldc, m, n, bias);
 }
 
-void im2col(const Launch& l, const float* x, int height, int width, int cin, int k, int stride, int pad, int oh, int ow, int64_t total, uint16_t* cols) {
+void im2col(const Launch& l, const float* x, int height, int width, int cin, int k, int stride, int pad, int oh, int ow,
+            int64_t total, uint16_t* cols) {
   im2col_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(x, height, width, cin, k, stride, pad, oh, ow, total, cols);
 }
 
@@ -452,31 +453,41 @@ void chw_to_hwc(const Launch& l, const float* chw, int batch, int channels, int 
   chw_to_hwc_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(chw, batch, channels, size, hwc);
 }
 
-void rope(const Launch& l, float* x, int64_t rows, int64_t ld, int heads, int half, const int32_t* positions, const float* cos, const float* sin) {
+void rope(const Launch& l, float* x, int64_t rows, int64_t ld, int heads, int half, const int32_t* positions,
+          const float* cos, const float* sin) {
   rope_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(x, rows, ld, heads, half, positions, cos, sin);
 }
 
-void kv_write(const Launch& l, float* K, float* V, int64_t width, const float* k, const float* v, int64_t rows, int64_t ld, const int32_t* slots) {
+void kv_write(const Launch& l, float* K, float* V, int64_t width, const float* k, const float* v, int64_t rows,
+              int64_t ld, const int32_t* slots) {
   kv_write_kernel<float><<<l.grid, l.threads, l.smem, l.stream>>>(K, V, width, k, v, rows, ld, slots);
 }
 
-void kv_write(const Launch& l, uint16_t* K, uint16_t* V, int64_t width, const float* k, const float* v, int64_t rows, int64_t ld, const int32_t* slots) {
+void kv_write(const Launch& l, uint16_t* K, uint16_t* V, int64_t width, const float* k, const float* v, int64_t rows,
+              int64_t ld, const int32_t* slots) {
   kv_write_kernel<uint16_t><<<l.grid, l.threads, l.smem, l.stream>>>(K, V, width, k, v, rows, ld, slots);
 }
 
-void paged_attention(const Launch& l, const float* q, int64_t ldq, const float* K, const float* V, int block_size, int64_t width, const int32_t* row_pos, const int32_t* row_table, const int32_t* tables, int64_t rows, int heads, int hd, float scale, float* out, int64_t ldo) {
-  paged_attention_kernel<float><<<l.grid, l.threads, l.smem, l.stream>>>(q, ldq, K, V, block_size, width, row_pos, row_table, tables, rows, heads, hd, scale, out, ldo);
+void paged_attention(const Launch& l, const float* q, int64_t ldq, const float* K, const float* V, int block_size,
+                     int64_t width, const int32_t* row_pos, const int32_t* row_table, const int32_t* tables,
+                     int64_t rows, int heads, int hd, float scale, float* out, int64_t ldo) {
+  paged_attention_kernel<float><<<l.grid, l.threads, l.smem, l.stream>>>(
+      q, ldq, K, V, block_size, width, row_pos, row_table, tables, rows, heads, hd, scale, out, ldo);
 }
 
-void paged_attention(const Launch& l, const float* q, int64_t ldq, const uint16_t* K, const uint16_t* V, int block_size, int64_t width, const int32_t* row_pos, const int32_t* row_table, const int32_t* tables, int64_t rows, int heads, int hd, float scale, float* out, int64_t ldo) {
-  paged_attention_kernel<uint16_t><<<l.grid, l.threads, l.smem, l.stream>>>(q, ldq, K, V, block_size, width, row_pos, row_table, tables, rows, heads, hd, scale, out, ldo);
+void paged_attention(const Launch& l, const float* q, int64_t ldq, const uint16_t* K, const uint16_t* V, int block_size,
+                     int64_t width, const int32_t* row_pos, const int32_t* row_table, const int32_t* tables,
+                     int64_t rows, int heads, int hd, float scale, float* out, int64_t ldo) {
+  paged_attention_kernel<uint16_t><<<l.grid, l.threads, l.smem, l.stream>>>(
+      q, ldq, K, V, block_size, width, row_pos, row_table, tables, rows, heads, hd, scale, out, ldo);
 }
 
 void softmax_rows(const Launch& l, float* x, int64_t rows, int n) {
   softmax_rows_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(x, rows, n);
 }
 
-void moe_combine(const Launch& l, const float* y, const int32_t* order, const float* weight, int top_k, int64_t shared_begin, float* x, int64_t dim) {
+void moe_combine(const Launch& l, const float* y, const int32_t* order, const float* weight, int top_k,
+                 int64_t shared_begin, float* x, int64_t dim) {
   moe_combine_kernel<<<l.grid, l.threads, l.smem, l.stream>>>(y, order, weight, top_k, shared_begin, x, dim);
 }
 
