@@ -76,9 +76,8 @@ class CudaBackend : public Backend {
   void attention_windowed(const float* qkv, int batch, int grid, int window, int heads, int head_dim,
                           const float* pad_qkv, float* out, const RelPos* rel = nullptr) override;
 
-  struct State;  // CUDA handles, owned allocations, the routing (cuda_backend.cu)
-
  private:
+  struct State;  // CUDA handles, owned allocations, the routing (cuda_backend.cpp)
   std::unique_ptr<State> s_;
 };
 
