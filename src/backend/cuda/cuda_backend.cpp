@@ -234,7 +234,10 @@ Weight CudaBackend::weight(const TensorView& t) {
   }
   s_->owned.emplace_back(n * sizeof(uint16_t));
   void* d = s_->owned.back().ptr;
-  check(cudaMemcpy(d, host.data(), n * sizeof(uint16_t), cudaMemcpyHostToDevice), "upload weight");
+  // On the backend's stream, not cudaMemcpy's legacy stream: the stream is non-blocking, so only
+  // stream order guarantees the ops see the whole weight.
+  check(cudaMemcpyAsync(d, host.data(), n * sizeof(uint16_t), cudaMemcpyHostToDevice, s_->stream), "upload weight");
+  check(cudaStreamSynchronize(s_->stream), "upload weight");
   w.dtype = DType::BF16;
   w.data = d;
   return w;
@@ -244,7 +247,8 @@ const float* CudaBackend::constant(std::span<const float> values) {
   s_->owned.emplace_back(values.size() * sizeof(float));
   void* d = s_->owned.back().ptr;
   if (!values.empty())
-    check(cudaMemcpy(d, values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice), "upload constant");
+    check(cudaMemcpyAsync(d, values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice, s_->stream),
+          "upload constant");
   return static_cast<const float*>(d);
 }
 
