@@ -824,9 +824,13 @@ TEST(KernelVariants, TheActiveOneIsSupportedAndNamedInTheDescription) {
   const std::string text = cpu::describe_cpu_kernels();
   EXPECT_NE(text.find(active.name), std::string::npos) << text;
   // A cap naming a variant this CPU runs selects exactly that one.
-  if (const char* cap = std::getenv("DSOCR_ISA"))
-    for (const cpu::KernelVariant& v : cpu::kernel_variants())
-      if (v.supported && std::string(v.name) == cap) EXPECT_EQ(std::string(active.name), cap) << text;
+  if (const char* cap = std::getenv("DSOCR_ISA")) {
+    for (const cpu::KernelVariant& v : cpu::kernel_variants()) {
+      if (v.supported && std::string(v.name) == cap) {
+        EXPECT_EQ(std::string(active.name), cap) << text;
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BackendOps, ::testing::ValuesIn(backend_cases()),

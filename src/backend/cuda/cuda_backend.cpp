@@ -2,6 +2,8 @@
 // (kernels.cu). Ordinary C++ for the host compiler; see cuda_backend.h for what it promises.
 #include "backend/cuda/cuda_backend.h"
 
+#include "backend/expert_routing.h"
+
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -121,24 +123,9 @@ class DeviceWorkspace : public Workspace {
 // Rows grouped by expert, as the CPU backend orders them: expert e's rows ascending, e = 0 ..
 // experts-1, then the shared pseudo-expert with every row. Host arrays (the contract's top_ids and
 // top_weights, and the bookkeeping expert_mlp loops over) with device copies for the kernels.
-class CudaRouting : public ExpertRouting {
+class CudaRouting : public HostExpertRouting {
  public:
-  int64_t grouped_rows() const override { return int64_t(grouped_row.size()); }
-  const int32_t* top_ids() const override { return ids.data(); }
-  const float* top_weights() const override { return weights.data(); }
-  int experts_hit() const override { return hit; }
-
-  int64_t rows = 0;
-  RouterConfig config;
-  std::vector<float> probs;            // softmax of the logits, copied back for the top-k
-  std::vector<int32_t> ids;            // [rows, top_k], by weight, descending
-  std::vector<float> weights;          // [rows, top_k]
-  std::vector<int32_t> expert_begin;   // [experts + 2]
-  std::vector<int32_t> grouped_row;    // source row of each grouped row
-  std::vector<float> grouped_weight;   // its weight
-  std::vector<int32_t> combine_order;  // [rows, top_k]: grouped index of the row's experts, ascending id
-  std::vector<int32_t> order, fill;    // scratch
-  int hit = 0;
+  std::vector<float> probs;  // softmax of the logits, copied back for the top-k
   DeviceArray<int32_t> d_grouped_row, d_combine_order;
   DeviceArray<float> d_grouped_weight;
 };
@@ -508,10 +495,8 @@ void CudaBackend::paged_attention(const float* q, int64_t ldq, const KvStorage& 
 
 const ExpertRouting& CudaBackend::route_experts(float* logits, int64_t rows, const RouterConfig& config) {
   CudaRouting& R = s_->routing;
-  const int experts = config.experts, top_k = config.top_k;
-  if (top_k < 1 || top_k > experts) fail("router: top {} of {} experts", top_k, experts);
-  R.rows = rows;
-  R.config = config;
+  const int experts = config.experts;
+  if (config.top_k < 1 || config.top_k > experts) fail("router: top {} of {} experts", config.top_k, experts);
   // The softmax on the device (the contract leaves it in logits); the top-k and the grouping on the
   // host, where the contract wants top_ids/top_weights and expert_mlp wants the group sizes.
   R.probs.resize(size_t(rows * experts));
@@ -520,63 +505,7 @@ const ExpertRouting& CudaBackend::route_experts(float* logits, int64_t rows, con
     check_launch("route_experts softmax");
   }
   to_host(R.probs.data(), logits, R.probs.size());
-  R.ids.resize(size_t(rows * top_k));
-  R.weights.resize(size_t(rows * top_k));
-  R.order.resize(size_t(experts));
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* p = R.probs.data() + r * experts;
-    const auto key = [&](int32_t e) { return std::isnan(p[e]) ? -std::numeric_limits<float>::infinity() : p[e]; };
-    for (int e = 0; e < experts; ++e) R.order[size_t(e)] = e;
-    std::partial_sort(R.order.begin(), R.order.begin() + top_k, R.order.end(),
-                      [&](int32_t a, int32_t b) { return key(a) != key(b) ? key(a) > key(b) : a < b; });
-    float sum = 0;
-    for (int j = 0; j < top_k; ++j) sum += p[R.order[size_t(j)]];
-    for (int j = 0; j < top_k; ++j) {
-      const int32_t e = R.order[size_t(j)];
-      const float w = config.norm_topk_prob ? p[e] / (sum + 1e-20f) : p[e];
-      R.ids[size_t(r * top_k + j)] = e;
-      R.weights[size_t(r * top_k + j)] = w * config.scaling;
-    }
-  }
-  // Counting sort by expert; rows stay ascending inside each expert.
-  const int slots = experts + (config.shared ? 1 : 0);
-  R.expert_begin.assign(size_t(experts) + 2, 0);
-  for (int64_t i = 0; i < rows * top_k; ++i) ++R.expert_begin[size_t(R.ids[size_t(i)]) + 1];
-  if (config.shared) R.expert_begin[size_t(experts) + 1] = int32_t(rows);
-  R.hit = 0;
-  for (int e = 0; e < experts; ++e) R.hit += R.expert_begin[size_t(e) + 1] > 0 ? 1 : 0;
-  for (int e = 0; e < slots; ++e) R.expert_begin[size_t(e) + 1] += R.expert_begin[size_t(e)];
-  if (!config.shared) R.expert_begin[size_t(experts) + 1] = R.expert_begin[size_t(experts)];
-  const int64_t grouped = R.expert_begin[size_t(experts) + 1];
-  R.grouped_row.resize(size_t(grouped));
-  R.grouped_weight.resize(size_t(grouped));
-  R.fill.assign(R.expert_begin.begin(), R.expert_begin.end() - 1);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int j = 0; j < top_k; ++j) {
-      const int32_t e = R.ids[size_t(r * top_k + j)];
-      const int32_t g = R.fill[size_t(e)]++;
-      R.grouped_row[size_t(g)] = int32_t(r);
-      R.grouped_weight[size_t(g)] = R.weights[size_t(r * top_k + j)];
-    }
-  if (config.shared)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int32_t g = R.fill[size_t(experts)]++;
-      R.grouped_row[size_t(g)] = int32_t(r);
-      R.grouped_weight[size_t(g)] = 1.0f;
-    }
-  // Each row's experts by ascending id (the order moe_combine adds them in), as grouped indices.
-  R.combine_order.resize(size_t(rows * top_k));
-  for (int64_t r = 0; r < rows; ++r) {
-    int32_t* order = R.combine_order.data() + r * top_k;
-    std::copy_n(R.ids.data() + r * top_k, top_k, order);
-    std::sort(order, order + top_k);
-  }
-  R.fill.assign(R.expert_begin.begin(), R.expert_begin.end() - 1);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int j = 0; j < top_k; ++j) {
-      int32_t& slot = R.combine_order[size_t(r * top_k + j)];
-      slot = R.fill[size_t(slot)]++;
-    }
+  R.assign(R.probs.data(), rows, config);
   R.d_grouped_row.upload(R.grouped_row, s_->stream);
   R.d_grouped_weight.upload(R.grouped_weight, s_->stream);
   R.d_combine_order.upload(R.combine_order, s_->stream);
