@@ -1,5 +1,7 @@
 #include "backend/cpu/cpu_backend.h"
 
+#include "backend/expert_routing.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -72,25 +74,10 @@ class CpuBackend::HostWorkspace : public Workspace {
   void release(void* p) override { std::free(p); }
 };
 
-// Rows grouped by expert: expert e's rows in ascending order, e = 0 .. experts-1, then the shared
-// pseudo-expert with every row. Vectors keep their capacity from step to step.
-class CpuBackend::Routing : public ExpertRouting {
+// The shared host routing (backend/expert_routing.h) plus expert_mlp's work list. Vectors keep their
+// capacity from step to step.
+class CpuBackend::Routing : public HostExpertRouting {
  public:
-  int64_t grouped_rows() const override { return int64_t(grouped_row.size()); }
-  const int32_t* top_ids() const override { return ids.data(); }
-  const float* top_weights() const override { return weights.data(); }
-  int experts_hit() const override { return hit; }
-
-  int64_t rows = 0;
-  RouterConfig config;
-  std::vector<int32_t> ids;             // [rows, top_k], by weight, descending
-  std::vector<float> weights;           // [rows, top_k]
-  std::vector<int32_t> expert_begin;    // [experts + 2]: grouped range of expert e (index experts: shared)
-  std::vector<int32_t> grouped_row;     // source row of each grouped row
-  std::vector<float> grouped_weight;    // its weight
-  std::vector<int32_t> combine_order;   // [rows, top_k]: grouped index of the row's experts, ascending id
-  int hit = 0;
-  std::vector<int32_t> order, fill;     // scratch
   std::vector<int64_t> offsets;         // expert_mlp: start of each expert's intermediate block
   struct Piece {
     int expert, matrix;  // matrix: 0 gate, 1 up, 2 down
@@ -311,72 +298,9 @@ void CpuBackend::paged_attention(const float* q, int64_t ldq, const KvStorage& k
 }
 
 const ExpertRouting& CpuBackend::route_experts(float* logits, int64_t rows, const RouterConfig& config) {
-  Routing& R = *routing_;
-  const int experts = config.experts, top_k = config.top_k;
-  if (top_k < 1 || top_k > experts) fail("router: top {} of {} experts", top_k, experts);
-  R.rows = rows;
-  R.config = config;
-  cpu::softmax_rows(logits, rows, experts);
-  R.ids.resize(size_t(rows * top_k));
-  R.weights.resize(size_t(rows * top_k));
-  R.order.resize(size_t(experts));
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* p = logits + r * experts;
-    const auto key = [&](int32_t e) { return std::isnan(p[e]) ? -std::numeric_limits<float>::infinity() : p[e]; };
-    for (int e = 0; e < experts; ++e) R.order[size_t(e)] = e;
-    std::partial_sort(R.order.begin(), R.order.begin() + top_k, R.order.end(),
-                      [&](int32_t a, int32_t b) { return key(a) != key(b) ? key(a) > key(b) : a < b; });
-    float sum = 0;
-    for (int j = 0; j < top_k; ++j) sum += p[R.order[size_t(j)]];
-    for (int j = 0; j < top_k; ++j) {
-      const int32_t e = R.order[size_t(j)];
-      const float w = config.norm_topk_prob ? p[e] / (sum + 1e-20f) : p[e];
-      R.ids[size_t(r * top_k + j)] = e;
-      R.weights[size_t(r * top_k + j)] = w * config.scaling;
-    }
-  }
-
-  // Counting sort by expert; rows stay in ascending order inside each expert.
-  const int slots = experts + (config.shared ? 1 : 0);
-  R.expert_begin.assign(size_t(experts) + 2, 0);
-  for (int64_t i = 0; i < rows * top_k; ++i) ++R.expert_begin[size_t(R.ids[size_t(i)]) + 1];
-  if (config.shared) R.expert_begin[size_t(experts) + 1] = int32_t(rows);
-  R.hit = 0;
-  for (int e = 0; e < experts; ++e) R.hit += R.expert_begin[size_t(e) + 1] > 0 ? 1 : 0;
-  for (int e = 0; e < slots; ++e) R.expert_begin[size_t(e) + 1] += R.expert_begin[size_t(e)];
-  if (!config.shared) R.expert_begin[size_t(experts) + 1] = R.expert_begin[size_t(experts)];
-  const int64_t grouped = R.expert_begin[size_t(experts) + 1];
-  R.grouped_row.resize(size_t(grouped));
-  R.grouped_weight.resize(size_t(grouped));
-  R.combine_order.resize(size_t(rows * top_k));
-  R.fill.assign(R.expert_begin.begin(), R.expert_begin.end() - 1);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int j = 0; j < top_k; ++j) {
-      const int32_t e = R.ids[size_t(r * top_k + j)];
-      const int32_t g = R.fill[size_t(e)]++;
-      R.grouped_row[size_t(g)] = int32_t(r);
-      R.grouped_weight[size_t(g)] = R.weights[size_t(r * top_k + j)];
-    }
-  if (config.shared)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int32_t g = R.fill[size_t(experts)]++;
-      R.grouped_row[size_t(g)] = int32_t(r);
-      R.grouped_weight[size_t(g)] = 1.0f;
-    }
-  // Each row's experts by ascending id: the order moe_combine adds them in.
-  for (int64_t r = 0; r < rows; ++r) {
-    int32_t* order = R.combine_order.data() + r * top_k;
-    std::copy_n(R.ids.data() + r * top_k, top_k, order);
-    std::sort(order, order + top_k);
-  }
-  // combine_order holds expert ids; turn them into grouped indices (rows ascend within an expert).
-  R.fill.assign(R.expert_begin.begin(), R.expert_begin.end() - 1);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int j = 0; j < top_k; ++j) {
-      int32_t& slot = R.combine_order[size_t(r * top_k + j)];
-      slot = R.fill[size_t(slot)]++;
-    }
-  return R;
+  cpu::softmax_rows(logits, rows, config.experts);
+  routing_->assign(logits, rows, config);
+  return *routing_;
 }
 
 void CpuBackend::expert_mlp(const float* x, const ExpertRouting& routing, std::span<const ExpertMlp> experts, float* y) {
