@@ -13,7 +13,7 @@
 
 namespace dsocr::cpu {
 
-inline constexpr int kKeyChunk = 256;
+constexpr int kKeyChunk = 256;  // internal linkage: the header is compiled into every kernel variant
 
 struct PagedKv {
   const void* keys;    // this layer's key rows, slot-addressed: [blocks * block_size, width]

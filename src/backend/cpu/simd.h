@@ -31,6 +31,9 @@
 
 namespace dsocr::cpu::simd {
 
+// The constants below are plain constexpr (internal linkage), not inline: an inline variable is one
+// symbol shared across translation units, and each kernel variant defines its own value.
+
 inline float bf16_widen(uint16_t v) {
   const uint32_t bits = uint32_t(v) << 16;
   float f;
@@ -40,9 +43,9 @@ inline float bf16_widen(uint16_t v) {
 
 #if defined(__AVX512F__)
 // ---- AVX-512 --------------------------------------------------------------------------------------------
-inline constexpr int kW = 16;
-inline constexpr int kRegisters = 32;
-inline constexpr const char* kIsaName = "avx512";
+constexpr int kW = 16;
+constexpr int kRegisters = 32;
+constexpr const char* kIsaName = "avx512";
 struct V {
   __m512 v;
 };
@@ -83,9 +86,9 @@ inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), 
 
 #elif defined(__AVX2__) && defined(__FMA__)
 // ---- AVX2 + FMA ---------------------------------------------------------------------------------------------
-inline constexpr int kW = 8;
-inline constexpr int kRegisters = 16;
-inline constexpr const char* kIsaName = "avx2";
+constexpr int kW = 8;
+constexpr int kRegisters = 16;
+constexpr const char* kIsaName = "avx2";
 struct V {
   __m256 v;
 };
@@ -138,9 +141,9 @@ inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), 
 
 #elif defined(__SSE4_1__)
 // ---- SSE4.1 (x86-64-v2 baseline) -------------------------------------------------------------------------------
-inline constexpr int kW = 4;
-inline constexpr int kRegisters = 16;
-inline constexpr const char* kIsaName = "sse4";
+constexpr int kW = 4;
+constexpr int kRegisters = 16;
+constexpr const char* kIsaName = "sse4";
 struct V {
   __m128 v;
 };
@@ -196,9 +199,9 @@ inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), 
 
 #elif defined(__ARM_NEON) && defined(__aarch64__)
 // ---- NEON (arm64) ------------------------------------------------------------------------------------------------
-inline constexpr int kW = 4;
-inline constexpr int kRegisters = 32;
-inline constexpr const char* kIsaName = "neon";
+constexpr int kW = 4;
+constexpr int kRegisters = 32;
+constexpr const char* kIsaName = "neon";
 struct V {
   float32x4_t v;
 };
@@ -244,9 +247,9 @@ inline void prefetch(const void* p) { __builtin_prefetch(p); }
 
 #else
 // ---- plain C++ -------------------------------------------------------------------------------------------------
-inline constexpr int kW = 1;
-inline constexpr int kRegisters = 16;
-inline constexpr const char* kIsaName = "scalar";
+constexpr int kW = 1;
+constexpr int kRegisters = 16;
+constexpr const char* kIsaName = "scalar";
 struct V {
   float v;
 };
