@@ -36,8 +36,10 @@ int64_t layout_tensor_count(const dsocr::ModelConfig& c) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto* nul = static_cast<const uint8_t*>(std::memchr(data, 0, size));
-  const std::string config_text(reinterpret_cast<const char*>(data), nul ? size_t(nul - data) : size);
+  // memchr and std::string need a non-null pointer even for no bytes; an empty input is an empty config.
+  const auto* nul = size > 0 ? static_cast<const uint8_t*>(std::memchr(data, 0, size)) : nullptr;
+  const std::string config_text =
+      size > 0 ? std::string(reinterpret_cast<const char*>(data), nul ? size_t(nul - data) : size) : std::string();
   try {
     const dsocr::ModelConfig config = dsocr::parse_model_config(config_text, "fuzz/config.json");
     if (layout_tensor_count(config) > kMaxFuzzLayoutTensors) return 0;
