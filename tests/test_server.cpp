@@ -31,6 +31,7 @@
 #include "server/request_parsing.h"
 #include "server/server.h"
 #include "text/prompt.h"
+#include "golden_data.h"
 
 using namespace dsocr;
 using namespace dsocr::server;
@@ -44,14 +45,6 @@ const std::string kData = DSOCR_TEST_DATA;
 std::string image_bytes(const std::string& name) { return read_file_text(kData + "/images/" + name); }
 std::string data_url(const std::string& bytes, const char* type = "image/png") {
   return std::string("data:") + type + ";base64," + encode_base64(bytes);
-}
-
-std::vector<int32_t> golden_tokens(const std::string& mode) {
-  SafetensorsFile f(kData + "/lm/doc_" + mode + ".safetensors");
-  const TensorView t = f.get("greedy_tokens_cached");
-  std::vector<int32_t> out(size_t(t.numel()));
-  std::memcpy(out.data(), t.data, t.nbytes);
-  return out;
 }
 
 EngineOptions engine_options(int max_sequences) {
@@ -220,7 +213,7 @@ TEST(Server, GoldenTextThroughChatCompletions) {
   auto client = s.client();
   for (const auto& [mode, golden] : {std::pair{"base", "base"}, std::pair{"gundam", "gundam6"}}) {
     SCOPED_TRACE(mode);
-    const std::string expected = engine.tokenizer().decode(golden_tokens(golden));
+    const std::string expected = engine.tokenizer().decode(golden_greedy_tokens(golden));
     // No text part: the prompt is the markdown task's, as the golden run's.
     auto res = client.Post("/v1/chat/completions", chat_body("doc.png", mode, 24).dump(), "application/json");
     ASSERT_TRUE(res);

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -73,24 +72,9 @@ class EvalProgress : public CompressEvalObserver {
   std::chrono::steady_clock::time_point start_;
 };
 
-std::vector<Mode> parse_modes(const std::string& list) {
-  std::vector<Mode> modes;
-  std::stringstream in(list);
-  for (std::string name; std::getline(in, name, ',');) {
-    try {
-      const Mode m = parse_mode(name);
-      if (std::find(modes.begin(), modes.end(), m) == modes.end()) modes.push_back(m);
-    } catch (const Error& e) {
-      throw UsageError(std::string("--modes: ") + e.what());
-    }
-  }
-  if (modes.empty()) throw UsageError("--modes: give at least one mode, e.g. tiny,small");
-  return modes;
-}
-
 int run_compress_eval_command(const CompressEvalArgs& a, SignalWatcher& signals) {
   CompressEvalOptions o;
-  o.modes = parse_modes(a.modes);
+  o.modes = parse_mode_list(a.modes, "--modes", true);
   try {
     o.control = parse_control(a.control);
   } catch (const Error& e) {

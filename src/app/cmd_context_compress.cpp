@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <list>
 #include <optional>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -35,22 +34,8 @@ struct ContextArgs {
   bool read_back = false, quiet = false;
 };
 
-std::vector<Mode> parse_tiers(const std::string& list) {
-  std::vector<Mode> modes;
-  std::stringstream in(list);
-  for (std::string name; std::getline(in, name, ',');) {
-    try {
-      modes.push_back(parse_mode(name));
-    } catch (const Error& e) {
-      throw UsageError(std::string("--tiers: ") + e.what());
-    }
-  }
-  if (modes.empty()) throw UsageError("--tiers: give at least one mode");
-  return modes;
-}
-
 int run_context_compress(const ContextArgs& a, SignalWatcher& signals) {
-  const std::vector<Mode> tier_modes = parse_tiers(a.tiers);
+  const std::vector<Mode> tier_modes = parse_mode_list(a.tiers, "--tiers", false);
   const RenderOptions options = render_options(a.render);
   page_tile_grid(1024, 1024, Mode::Gundam, a.max_tiles);
   const std::vector<Turn> turns = read_conversation(a.input);

@@ -1,6 +1,10 @@
 #include "app/render_options.h"
 
+#include <algorithm>
+#include <sstream>
+
 #include "app/commands.h"
+#include "core/error.h"
 
 namespace dsocr::app {
 
@@ -36,6 +40,22 @@ RenderOptions render_options(const RenderArgs& a) {
   o.column_gap_mm = a.column_gap;
   o.line_spacing = a.line_spacing;
   return o;
+}
+
+std::vector<Mode> parse_mode_list(const std::string& list, const char* option, bool unique) {
+  std::vector<Mode> modes;
+  std::stringstream in(list);
+  for (std::string name; std::getline(in, name, ',');) {
+    Mode m;
+    try {
+      m = parse_mode(name);
+    } catch (const Error& e) {
+      throw UsageError(std::string(option) + ": " + e.what());
+    }
+    if (!unique || std::find(modes.begin(), modes.end(), m) == modes.end()) modes.push_back(m);
+  }
+  if (modes.empty()) throw UsageError(std::string(option) + ": give at least one mode, e.g. tiny,small");
+  return modes;
 }
 
 }  // namespace dsocr::app

@@ -60,6 +60,33 @@ FitResult fit_font_size(TextRenderer& renderer, std::string_view text, int text_
 
 namespace dsocr {
 
+namespace {
+
+// Calls each(json, line number) for every non-blank line of a JSON-lines file; a line that is not
+// JSON fails naming the file, the line and what the file should hold (`expected`).
+template <typename Each>
+void for_each_json_line(const std::string& path, std::string_view expected, Each&& each) {
+  const std::string content = read_file_text(path);
+  size_t line_no = 0;
+  for (size_t pos = 0; pos < content.size();) {
+    size_t end = content.find('\n', pos);
+    if (end == std::string::npos) end = content.size();
+    const std::string_view line(content.data() + pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error&) {
+      fail("{}: line {}: not valid JSON ({})", path, line_no, expected);
+    }
+    each(j, line_no);
+  }
+}
+
+}  // namespace
+
 SinglePage render_single_page(TextRenderer& renderer, std::string_view text, const RenderOptions& options) {
   RenderOptions o = options;
   RenderedText r = renderer.render(text, o, false);
@@ -99,22 +126,8 @@ std::vector<CorpusSample> read_corpus(const std::string& path) {
     if (out.empty()) fail("{}: no .txt files in the folder", path);
     return out;
   }
-  const std::string content = read_file_text(path);
-  size_t line_no = 0;
-  for (size_t pos = 0; pos < content.size();) {
-    size_t end = content.find('\n', pos);
-    if (end == std::string::npos) end = content.size();
-    const std::string_view line(content.data() + pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error&) {
-      fail("{}: line {}: not valid JSON (a corpus is a folder of .txt files or JSON lines with id and text)", path,
-           line_no);
-    }
+  for_each_json_line(path, "a corpus is a folder of .txt files or JSON lines with id and text",
+                     [&](const nlohmann::json& j, size_t line_no) {
     if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
       fail("{}: line {}: no \"text\" string", path, line_no);
     std::string id;
@@ -123,7 +136,7 @@ std::vector<CorpusSample> read_corpus(const std::string& path) {
     else fail("{}: line {}: no \"id\" (a string or an integer)", path, line_no);
     if (!ids.insert(id).second) fail("{}: line {}: id \"{}\" appears twice", path, line_no, id);
     out.push_back({id, j["text"].get<std::string>()});
-  }
+  });
   if (out.empty()) fail("{}: no samples", path);
   return out;
 }
@@ -227,22 +240,9 @@ OpticalContext encode_text_as_vision(VisionEncoder& encoder, TextRenderer& rende
 }
 
 std::vector<Turn> read_conversation(const std::string& path) {
-  const std::string content = read_file_text(path);
   std::vector<Turn> out;
-  size_t line_no = 0;
-  for (size_t pos = 0; pos < content.size();) {
-    size_t end = content.find('\n', pos);
-    if (end == std::string::npos) end = content.size();
-    const std::string_view line(content.data() + pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error&) {
-      fail("{}: line {}: not valid JSON (a conversation is JSON lines of {{\"role\", \"content\"}})", path, line_no);
-    }
+  for_each_json_line(path, "a conversation is JSON lines of {\"role\", \"content\"}",
+                     [&](const nlohmann::json& j, size_t line_no) {
     const char* field = j.is_object() && j.contains("content") ? "content" : "text";
     if (!j.is_object() || !j.contains(field) || !j[field].is_string())
       fail("{}: line {}: no \"content\" (or \"text\") string", path, line_no);
@@ -250,7 +250,7 @@ std::vector<Turn> read_conversation(const std::string& path) {
     t.role = j.contains("role") && j["role"].is_string() ? j["role"].get<std::string>() : "";
     t.text = j[field].get<std::string>();
     out.push_back(std::move(t));
-  }
+  });
   if (out.empty()) fail("{}: no turns", path);
   return out;
 }
