@@ -502,9 +502,10 @@ TEST_P(BackendOps, RopeRotatesNeoxPairsAtEachRowsPosition) {
 }
 
 TEST_P(BackendOps, PagedAttentionOverShuffledBlocks) {
-  for (DType kv_dtype : {DType::F32, DType::BF16}) {
-    SCOPED_TRACE(std::string("KV ") + std::string(dtype_name(kv_dtype)));
-    const int heads = 2, hd = 16, layers = 2, layer = 1, bs = 4;
+  // Head dims: 16 (less than one register slab), 132 (whole slabs and a tail that is not a vector).
+  for (const auto& [kv_dtype, hd] : {std::pair{DType::F32, 16}, std::pair{DType::BF16, 16}, std::pair{DType::BF16, 132}}) {
+    SCOPED_TRACE(std::string("KV ") + std::string(dtype_name(kv_dtype)) + ", head dim " + std::to_string(hd));
+    const int heads = 2, layers = 2, layer = 1, bs = 4;
     const int64_t width = heads * hd;
     const KvLayout layout{layers, 200, bs, width, kv_dtype};
     std::unique_ptr<KvStorage> kv = be().kv_storage(layout);
