@@ -31,7 +31,7 @@ namespace {
 struct OcrArgs {
   std::vector<std::string> inputs;
   std::string model, mode = "gundam", task = "markdown", locate, prompt, out, pages, format = "md,json", shard;
-  std::string pdf_renderer = "default";
+  std::string pdf_renderer = "default", device = "cpu";
   int shard_pages = 200;
   int max_tiles = 6, max_tokens = 0, threads = 0, parallel = 0;
   int ngram = -1, ngram_window = -1;
@@ -163,6 +163,7 @@ int run_ocr(const OcrArgs& a, SignalWatcher& signals) {
   eo.threads = a.threads;
   eo.kv_precision = a.kv_f32 ? KvPrecision::F32 : KvPrecision::BF16;
   eo.fast_gemm = a.fast_gemm;
+  eo.device = a.device;
   eo.kv_memory = int64_t(a.kv_memory_gb * double(int64_t(1) << 30));
   int parallel = a.parallel;
   if (parallel <= 0) {
@@ -279,6 +280,10 @@ void add_ocr_command(CLI::App& app, SignalWatcher& signals) {
   cmd->add_flag("--kv-f32", a->kv_f32,
                 "Keep the attention cache in float32 (default bf16: half the memory; float32 matches a float32\n"
                 "reference bit for bit)");
+  cmd->add_option("--device", a->device,
+                  "cpu, or cuda: the model on GPU 0 (a build with the CUDA backend; not yet measured on a GPU)")
+      ->default_str("cpu")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_flag("--fast-gemm", a->fast_gemm,
                 "oneDNN's sgemm for prefill and vision products (when built with it): faster on some CPUs, but a\n"
                 "page's tokens may then depend on the other pages in its batch");

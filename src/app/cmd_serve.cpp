@@ -18,7 +18,7 @@ namespace dsocr::app {
 namespace {
 
 struct ServeArgs {
-  std::string model, host = "127.0.0.1", api_key, allow_files;
+  std::string model, host = "127.0.0.1", api_key, allow_files, device = "cpu";
   int port = 8080, parallel = 0, max_queue = 16, threads = 0;
   int max_body_mb = 64, read_timeout = 30, write_timeout = 30;
   double drain_seconds = 30, kv_memory_gb = 0;
@@ -32,6 +32,7 @@ int run_serve(const ServeArgs& a, SignalWatcher& signals) {
   eo.model_dir = resolve_model_dir(a.model);
   eo.threads = a.threads;
   eo.kv_precision = a.kv_f32 ? KvPrecision::F32 : KvPrecision::BF16;
+  eo.device = a.device;
   eo.kv_memory = int64_t(a.kv_memory_gb * double(int64_t(1) << 30));
   int parallel = a.parallel;
   if (parallel <= 0) {
@@ -112,6 +113,10 @@ void add_serve_command(CLI::App& app, SignalWatcher& signals) {
       ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--kv-memory", a->kv_memory_gb, "GiB for the attention cache (default: 30% of available memory, at most 8)")
       ->check(CLI::Range(0.01, 1024.0));
+  cmd->add_option("--device", a->device,
+                  "cpu, or cuda: the model on GPU 0 (a build with the CUDA backend; not yet measured on a GPU)")
+      ->default_str("cpu")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_flag("--kv-f32", a->kv_f32, "Keep the attention cache in float32");
   cmd->add_option("-t,--threads", a->threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
   cmd->add_flag("-q,--quiet", a->quiet, "No line per request on stderr");

@@ -9,6 +9,10 @@
 
 #include <fmt/format.h>
 
+#include "backend/cpu/cpu_backend.h"
+#if DSOCR_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "core/error.h"
 #include "text/prompt.h"
 
@@ -80,8 +84,21 @@ Engine::Engine(const EngineOptions& options) : options_(options) {
   if (options_.token_budget < 16) fail("engine: the token budget must be at least 16, got {}", options_.token_budget);
   if (options_.vision_budget < 1) fail("engine: the vision budget must be positive, got {}", options_.vision_budget);
 
+  if (options_.device == "cuda") {
+#if DSOCR_HAVE_CUDA
+    std::string why_not;
+    model_backend_ = make_cuda_backend(&why_not);
+    if (!model_backend_) fail("--device cuda: {}", why_not);
+#else
+    fail("--device cuda: this dsocr was built without the CUDA backend (no CUDA toolkit at build time)");
+#endif
+    options_.vision_threads = 0;  // one stream, driven by the model's thread
+  } else if (options_.device != "cpu") {
+    fail("--device {}: not a device (cpu or cuda)", options_.device);
+  }
   model_pool_ = std::make_unique<ThreadPool>(threads - options_.vision_threads);
-  model_backend_ = std::make_unique<CpuBackend>(*model_pool_, CpuBackendOptions{options_.fast_gemm});
+  if (!model_backend_)
+    model_backend_ = std::make_unique<CpuBackend>(*model_pool_, CpuBackendOptions{options_.fast_gemm});
   if (options_.vision_threads > 0) {
     vision_pool_ = std::make_unique<ThreadPool>(options_.vision_threads);
     vision_backend_ = std::make_unique<CpuBackend>(*vision_pool_, CpuBackendOptions{options_.fast_gemm});

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "backend/cpu/cpu_backend.h"
+#include "backend/backend.h"
 #include "core/thread_pool.h"
 #include "engine/request.h"
 #include "engine/scheduler.h"
@@ -44,6 +44,9 @@ struct EngineOptions {
   int block_size = 16;       // tokens per KV block
   KvPrecision kv_precision = KvPrecision::BF16;
   bool fast_gemm = false;    // oneDNN sgemm for many-row products (not batch invariant)
+  // "cpu", or "cuda": the language model and vision on GPU 0 (vision between model steps), in a build
+  // with the CUDA backend; the constructor throws naming the reason when there is none.
+  std::string device = "cpu";
 };
 
 struct EngineStats {
@@ -97,7 +100,7 @@ class Engine : public PageRecognizer {
 
   EngineOptions options_;
   std::unique_ptr<ThreadPool> model_pool_, vision_pool_;
-  std::unique_ptr<CpuBackend> model_backend_, vision_backend_;
+  std::unique_ptr<Backend> model_backend_, vision_backend_;
   std::unique_ptr<Checkpoint> checkpoint_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<VisionEncoder> model_side_encoder_, vision_side_encoder_;
