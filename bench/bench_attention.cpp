@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_timing.h"
 #include "backend/cpu/kernels.h"
 #include "core/dtype.h"
 #include "core/thread_pool.h"
@@ -24,20 +25,8 @@ using namespace dsocr;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr int kHeads = 10, kHeadDim = 128, kBlock = 16, kLayers = 12;
 constexpr int64_t kWidth = int64_t(kHeads) * kHeadDim;
-
-double best_seconds(int repeats, const std::function<void()>& fn) {
-  fn();  // warm-up
-  double best = 1e30;
-  for (int r = 0; r < repeats; ++r) {
-    const auto t0 = Clock::now();
-    fn();
-    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  return best;
-}
 
 // Sums every 16-bit word of [data, data + n) over the pool: a read of the bytes at streaming speed.
 uint64_t stream_read(ThreadPool& pool, const uint16_t* data, size_t n) {
@@ -108,7 +97,7 @@ int main(int argc, char** argv) {
       // The baseline reads as many bytes as attention does, the cache's first blocks (contiguous).
       const size_t words = size_t(bytes / 4);
       uint64_t sink = 0;
-      const double stream_s = best_seconds(repeats, [&] {
+      const double stream_s = bench::best_seconds(repeats, [&] {
         sink += stream_read(pool, keys.data(), std::min(words, keys.size()));
         sink += stream_read(pool, values.data(), std::min(words, values.size()));
       });
@@ -116,7 +105,7 @@ int main(int argc, char** argv) {
       for (size_t vi = 0; vi < variants.size(); ++vi) {
         const cpu::KernelVariant* v = variants[vi];
         std::vector<float> scratch(v->table->paged_attention_scratch_floats(batch, kHeads, kHeadDim, pool.size()) + 1);
-        const double s = best_seconds(repeats, [&] {
+        const double s = bench::best_seconds(repeats, [&] {
           v->table->paged_attention(pool, q.data(), kWidth, kv, batch, kHeads, kHeadDim, 0.088f, out.data(), kWidth,
                                     scratch.data());
         });

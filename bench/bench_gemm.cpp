@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_timing.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
 #include "core/dtype.h"
@@ -20,23 +21,10 @@ using namespace dsocr;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 struct Shape {
   const char* what;
   int64_t M, N, K;
 };
-
-double best_seconds(int repeats, const std::function<void()>& fn) {
-  fn();  // warm-up
-  double best = 1e30;
-  for (int r = 0; r < repeats; ++r) {
-    const auto t0 = Clock::now();
-    fn();
-    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  return best;
-}
 
 }  // namespace
 
@@ -70,9 +58,9 @@ int main(int argc, char** argv) {
     const Weight W{DType::BF16, w.data(), s.N, s.K};
     std::vector<double> t_variant;
     for (const cpu::KernelVariant* v : variants)
-      t_variant.push_back(best_seconds(repeats, [&] { v->table->linear(pool, a.data(), s.M, W, nullptr, c.data(), false, 0, 0); }));
+      t_variant.push_back(bench::best_seconds(repeats, [&] { v->table->linear(pool, a.data(), s.M, W, nullptr, c.data(), false, 0, 0); }));
     const bool have_sgemm = std::string(cpu::gemm_backend_name()) == "oneDNN" && s.M > 8;
-    const double t_sg = have_sgemm ? best_seconds(repeats, [&] { cpu::linear_sgemm(pool, a.data(), s.M, W, nullptr, c.data()); }) : 0;
+    const double t_sg = have_sgemm ? bench::best_seconds(repeats, [&] { cpu::linear_sgemm(pool, a.data(), s.M, W, nullptr, c.data()); }) : 0;
     const double flops = 2.0 * double(s.M) * double(s.N) * double(s.K);
     auto rate = [&](double t) {
       char buf[32];
