@@ -67,13 +67,16 @@ export SLURM_CONF=$tmp/slurm.conf
 slurmctld -D -f "$SLURM_CONF" >"$tmp/log/ctld.out" 2>&1 &
 pids+=($!)
 slurmd -D -f "$SLURM_CONF" >"$tmp/log/d.out" 2>&1 &
-pids+=($!)
+slurmd_pid=$!
+pids+=($slurmd_pid)
+node_up() { timeout 5 sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; }
 for _ in $(seq 100); do
-  sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)' && break
+  node_up && break
+  kill -0 "$slurmd_pid" 2>/dev/null ||  # e.g. no cgroup file system mounted: Slurm 22.05's slurmd needs one
+    skip "slurmd exited: $(tail -n 2 "$tmp/log/d.out" 2>/dev/null | tr '\n' ' ')"
   sleep 0.2
 done
-sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)' ||
-  skip "slurmctld/slurmd did not come up: $(tail -n 3 "$tmp/log/slurmctld.log" 2>/dev/null | tr '\n' ' ')"
+node_up || skip "slurmctld/slurmd did not come up: $(tail -n 3 "$tmp/log/slurmctld.log" 2>/dev/null | tr '\n' ' ')"
 
 mkdir -p "$tmp/in"
 for i in $(seq -w 1 20); do cp "$DATA/images/small.png" "$tmp/in/page$i.png"; done
