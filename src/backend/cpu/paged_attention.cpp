@@ -147,12 +147,11 @@ void merge(const float* m, const float* l, const float* acc, int64_t chunks, int
 
 // Heads per unit of work: all of them when there are enough units for the threads, fewer (more
 // units) otherwise. Only the distribution of the work depends on it.
-// (Rounded down, so that a single decode row on 2 threads still gets one head per task: 10 tasks,
-// 5 each, rather than 5 tasks of 2 heads split 3 and 2.)
 int head_group(int64_t units, int heads, int threads) {
   const int64_t want = 4 * int64_t(threads);
   if (units >= want) return heads;
-  return int(std::max<int64_t>(1, int64_t(heads) * units / want));
+  const int64_t groups = std::min<int64_t>(heads, (want + units - 1) / units);
+  return int((heads + groups - 1) / groups);
 }
 
 template <typename T>
