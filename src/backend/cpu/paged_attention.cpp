@@ -57,10 +57,10 @@ void chunk_partials(const PagedKv& kv, const int32_t* table, int h0, int h1, int
     if constexpr (sizeof(T) == 2) return simd::bf16_widen(x);
     else return float(x);
   };
-  int64_t rows[kSubBlock];
+  int64_t rows[kKeyChunk];  // each key's slot row, for both passes
+  for (int64_t j = 0; j < n; ++j) rows[j] = row(k0 + j);
   for (int64_t b = 0; b < n; b += kSubBlock) {
     const int64_t e = std::min<int64_t>(n, b + kSubBlock);
-    for (int64_t j = b; j < e; ++j) rows[j - b] = row(k0 + j);
     for (int h = h0; h < h1; ++h) {
       const float* qh = q + int64_t(h) * dim;
       float* sc = scores + int64_t(h - h0) * kKeyChunk;
@@ -68,7 +68,7 @@ void chunk_partials(const PagedKv& kv, const int32_t* table, int h0, int h1, int
       for (; j + kKeysPerPass <= e; j += kKeysPerPass) {
         const T* k[kKeysPerPass];
         simd::V a[kKeysPerPass];
-        for (int u = 0; u < kKeysPerPass; ++u) k[u] = K + rows[j - b + u] + int64_t(h) * dim, a[u] = simd::zero();
+        for (int u = 0; u < kKeysPerPass; ++u) k[u] = K + rows[j + u] + int64_t(h) * dim, a[u] = simd::zero();
         for (int d = 0; d < vec_end; d += simd::kW) {
           const simd::V qv = simd::load(qh + d);
           for (int u = 0; u < kKeysPerPass; ++u) a[u] = simd::fma(qv, simd::load(k[u] + d), a[u]);
@@ -79,7 +79,7 @@ void chunk_partials(const PagedKv& kv, const int32_t* table, int h0, int h1, int
           sc[j + u] = s * scale;
         }
       }
-      for (; j < e; ++j) sc[j] = dot(qh, K + rows[j - b] + int64_t(h) * dim, dim) * scale;
+      for (; j < e; ++j) sc[j] = dot(qh, K + rows[j] + int64_t(h) * dim, dim) * scale;
     }
   }
   // Probabilities a vector at a time, the tail through a partial vector (the same formula for all).
@@ -100,7 +100,6 @@ void chunk_partials(const PagedKv& kv, const int32_t* table, int h0, int h1, int
   }
   for (int64_t b = 0; b < n; b += kSubBlock) {
     const int64_t e = std::min<int64_t>(n, b + kSubBlock);
-    for (int64_t j = b; j < e; ++j) rows[j - b] = row(k0 + j);
     for (int h = h0; h < h1; ++h) {
       const float* sc = scores + int64_t(h - h0) * kKeyChunk;
       float* ah = acc + int64_t(h - h0) * stride * dim;
@@ -110,9 +109,9 @@ void chunk_partials(const PagedKv& kv, const int32_t* table, int h0, int h1, int
         simd::V a[kSlab];
         for (int r = 0; r < vecs; ++r) a[r] = b == 0 ? simd::zero() : simd::load(ah + d0 + r * simd::kW);
         for (int64_t j = b; j < e; ++j) {
-          const T* v = vh + rows[j - b] + d0;
+          const T* v = vh + rows[j] + d0;
           const simd::V p = simd::set1(sc[j]);
-          if (vecs == kSlab) {
+          if (vecs == kSlab) {  // a constant trip count, so that a[] stays in registers
             for (int r = 0; r < kSlab; ++r) a[r] = simd::fma(p, simd::load(v + r * simd::kW), a[r]);
           } else {
             for (int r = 0; r < vecs; ++r) a[r] = simd::fma(p, simd::load(v + r * simd::kW), a[r]);
@@ -122,7 +121,7 @@ void chunk_partials(const PagedKv& kv, const int32_t* table, int h0, int h1, int
       }
       for (int d = vec_end; d < dim; ++d) {
         float t = b == 0 ? 0.0f : ah[d];
-        for (int64_t j = b; j < e; ++j) t = std::fma(sc[j], widen(vh[rows[j - b] + d]), t);
+        for (int64_t j = b; j < e; ++j) t = std::fma(sc[j], widen(vh[rows[j] + d]), t);
         ah[d] = t;
       }
     }
@@ -193,17 +192,19 @@ void run(ThreadPool& pool, const float* q, int64_t ldq, const PagedKv& kv, const
   const int64_t tasks = rows * heads;
   int64_t* first_piece = reinterpret_cast<int64_t*>(scratch);
   int64_t* first_unit = first_piece + tasks + 1;
-  int64_t total_chunks = 0;
-  for (int64_t r = 0; r < rows; ++r) total_chunks += chunks_of(row_info(b, r).position);
-  const int group = head_group(total_chunks, heads, threads);
-  const int64_t groups = (heads + group - 1) / group;
+  // first_unit holds each row's chunk count until the head group is known.
   first_piece[0] = 0;
-  first_unit[0] = 0;
+  int64_t total_chunks = 0;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t chunks = chunks_of(row_info(b, r).position);
     for (int h = 0; h < heads; ++h) first_piece[r * heads + h + 1] = first_piece[r * heads + h] + chunks;
-    first_unit[r + 1] = first_unit[r] + chunks * groups;
+    first_unit[r + 1] = chunks;
+    total_chunks += chunks;
   }
+  const int group = head_group(total_chunks, heads, threads);
+  const int64_t groups = (heads + group - 1) / group;
+  first_unit[0] = 0;
+  for (int64_t r = 0; r < rows; ++r) first_unit[r + 1] = first_unit[r] + first_unit[r + 1] * groups;
   float* m = scratch + 2 * (tasks + 1 + rows + 1);
   float* l = m + first_piece[tasks];
   float* acc = l + first_piece[tasks];
